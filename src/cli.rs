@@ -1,0 +1,173 @@
+//! Command-line interface: the clap flags of INTERFACE.md, mapped onto the
+//! library. Nothing here is simulation logic; errors become exit codes
+//! (0 ok, 1 failed expectation, 2 bad input).
+
+use crate::config::{Override, Source};
+use crate::error::{Error, InputError};
+use crate::output::{write_atomic, AtomicFile};
+use crate::sim::{run, RunOptions};
+use crate::trace::Trace;
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser, Debug)]
+#[command(name = "dupsim", version, about = "Deterministic simulator of duplicate message processing in message queues")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run one scenario and print its summary.
+    Run {
+        scenario: PathBuf,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override a scenario value by dotted path, e.g. queue.visibility_timeout=45s.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+        /// Print the summary as one JSON object, nothing else.
+        #[arg(long)]
+        json: bool,
+        /// Write the trace CSV (t_s,event,msg,worker,receive,detail).
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
+        /// Draw a Gantt chart of the run (SVG or PNG by extension).
+        #[arg(long, value_name = "FILE.svg")]
+        timeline: Option<PathBuf>,
+        /// Also write summary.json and summary.txt into DIR.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Parse and check scenario files without running them.
+    Validate {
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+    },
+}
+
+/// Parse the process arguments, run, and return the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn dispatch(command: Command) -> Result<i32, Error> {
+    match command {
+        Command::Run { scenario, seed, set, json, trace, timeline, out } => {
+            let overrides = parse_overrides(&set)?;
+            cmd_run(&scenario, &overrides, seed, json, trace.as_deref(), timeline.as_deref(), out.as_deref())
+        }
+        Command::Validate { scenarios } => {
+            for path in &scenarios {
+                let source = Source::load(path)?;
+                source.resolve(&[], None)?;
+                println!("{}: ok", path.display());
+            }
+            Ok(0)
+        }
+    }
+}
+
+pub fn parse_overrides(set: &[String]) -> Result<Vec<Override>, InputError> {
+    set.iter().map(|s| Override::parse(s)).collect()
+}
+
+fn io_err(path: &Path, e: std::io::Error) -> Error {
+    Error::Io(format!("{}: cannot write: {e}", path.display()))
+}
+
+fn cmd_run(
+    path: &Path,
+    overrides: &[Override],
+    seed: Option<u64>,
+    json: bool,
+    trace_path: Option<&Path>,
+    timeline: Option<&Path>,
+    out: Option<&Path>,
+) -> Result<i32, Error> {
+    let source = Source::load(path)?;
+    let scenario = source.resolve(overrides, seed)?;
+    // The trace goes to its file under a temporary name; a timeline without
+    // a trace file reads the trace from memory.
+    let memory = SharedBuf::default();
+    let (file, trace) = match trace_path {
+        Some(p) => {
+            let (file, f) = AtomicFile::create(p).map_err(|e| io_err(p, e))?;
+            (Some(file), Some(Trace::new(Box::new(f))))
+        }
+        None if timeline.is_some() => (None, Some(Trace::new(Box::new(memory.clone())))),
+        None => (None, None),
+    };
+    let result = run(&scenario, RunOptions { trace });
+    let (summary, trace) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(f) = file {
+                f.abandon();
+            }
+            return Err(e);
+        }
+    };
+    if let Some(t) = trace {
+        t.finish().map_err(|e| io_err(trace_path.unwrap_or(Path::new("trace")), e))?;
+    }
+    if let (Some(f), Some(p)) = (file, trace_path) {
+        f.commit().map_err(|e| io_err(p, e))?;
+    }
+    if let Some(tl) = timeline {
+        let text = match trace_path {
+            Some(p) => std::fs::read_to_string(p).map_err(|e| io_err(p, e))?,
+            None => memory.text(),
+        };
+        crate::report::timeline::draw(&text, &scenario.name, tl).map_err(Error::Io)?;
+    }
+    let json_text = serde_json::to_string_pretty(&summary.to_json()).expect("json");
+    if let Some(dir) = out {
+        write_atomic(&dir.join("summary.json"), json_text.as_bytes()).map_err(|e| io_err(dir, e))?;
+        write_atomic(&dir.join("summary.txt"), summary.to_text().as_bytes()).map_err(|e| io_err(dir, e))?;
+    }
+    let text = if json { json_text + "\n" } else { summary.to_text() };
+    print_stdout(&text);
+    Ok(0)
+}
+
+/// Print, treating a closed pipe (e.g. `| head`) as success.
+pub fn print_stdout(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+}
+
+#[derive(Default, Clone)]
+struct SharedBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl SharedBuf {
+    fn text(&self) -> String {
+        self.0.lock().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+    }
+}
+
+impl Write for SharedBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,1168 @@
+//! Scenario files: TOML text to a checked [`Scenario`].
+//!
+//! Three layers: `RawScenario` (serde, unknown keys rejected, durations
+//! parsed), `--set` overrides applied to the TOML tree by dotted path, and
+//! `resolve` (defaults, ranges, cross-references). Every error names the file,
+//! line and column of the offending value, or the `--set` flag that set it.
+
+use crate::dist::Dist;
+use crate::duration::{self, Nanos, NS_PER_S};
+use crate::error::{InputError, Location};
+use crate::scenario::*;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// A scenario file as read: its text, its TOML tree, and where each value stands.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub path: PathBuf,
+    pub text: String,
+    pub table: toml::Table,
+    spans: Node,
+}
+
+/// A `--set path=value` override.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Override {
+    pub path: String,
+    pub value: String,
+}
+
+impl Override {
+    /// Parse `path=value`.
+    pub fn parse(flag: &str) -> Result<Override, InputError> {
+        match flag.split_once('=') {
+            Some((p, v)) if !p.trim().is_empty() => Ok(Override { path: p.trim().into(), value: v.trim().into() }),
+            _ => Err(InputError::flag(format!("--set {flag}"), "expected path=value, e.g. queue.visibility_timeout=45s")),
+        }
+    }
+
+    fn flag(&self) -> String {
+        format!("--set {}={}", self.path, self.value)
+    }
+}
+
+impl Source {
+    /// Read and parse a scenario file (syntax and schema are checked here).
+    pub fn load(path: &Path) -> Result<Source, InputError> {
+        let text = std::fs::read_to_string(path).map_err(|e| InputError::path(path, format!("cannot read: {e}")))?;
+        Source::from_text(path, text)
+    }
+
+    pub fn from_text(path: &Path, text: String) -> Result<Source, InputError> {
+        let toml_err = |e: toml::de::Error| {
+            let span = refine_span(&text, e.span(), e.message());
+            InputError::at_span(path, &text, span, e.message().to_string())
+        };
+        let table: toml::Table = toml::from_str(&text).map_err(toml_err)?;
+        let spans: Node = toml::from_str(&text).map_err(toml_err)?;
+        let _: RawScenario = toml::from_str(&text).map_err(toml_err)?;
+        Ok(Source { path: path.to_path_buf(), text, table, spans })
+    }
+
+    /// The scenario's name (for reports), before resolution.
+    pub fn name(&self) -> String {
+        match self.table.get("name") {
+            Some(toml::Value::String(s)) => s.clone(),
+            _ => self.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+        }
+    }
+
+    /// Resolve with overrides (and an optional seed override).
+    pub fn resolve(&self, overrides: &[Override], seed: Option<u64>) -> Result<Scenario, InputError> {
+        let mut table = self.table.clone();
+        for o in overrides {
+            apply_override(&mut table, o)?;
+        }
+        let raw: RawScenario = if overrides.is_empty() {
+            toml::from_str(&self.text).map_err(|e| self.span_error(e.span(), e.message().to_string()))?
+        } else {
+            RawScenario::deserialize(toml::Value::Table(table)).map_err(|e| {
+                let flags: Vec<String> = overrides.iter().map(Override::flag).collect();
+                InputError::flag(flags.join(" "), e.message().to_string())
+            })?
+        };
+        let ctx = Ctx { source: self, overrides };
+        let mut scenario = resolve(&ctx, raw)?;
+        if let Some(seed) = seed {
+            scenario.seed = seed;
+        }
+        Ok(scenario)
+    }
+
+    fn span_error(&self, span: Option<Range<usize>>, message: String) -> InputError {
+        InputError::at_span(&self.path, &self.text, span, message)
+    }
+
+    /// The span of the value at a dotted path such as `workers[1].receive.max`.
+    pub fn span_of(&self, path: &str) -> Option<Range<usize>> {
+        let mut node = &self.spans;
+        for part in split_path(path) {
+            node = match (&node.kind, part) {
+                (NodeKind::Table(t), PathPart::Key(k)) => t.get(k)?,
+                (NodeKind::Array(a), PathPart::Index(i)) => a.get(i)?,
+                _ => return None,
+            };
+        }
+        Some(node.span.clone())
+    }
+
+    /// An input error at the value at `path`.
+    pub fn error_at(&self, path: &str, message: impl Into<String>) -> InputError {
+        self.span_error(self.span_of(path).or_else(|| self.span_of(parent(path))), message.into())
+    }
+}
+
+/// toml reports an unknown field at its table; point at the key itself.
+fn refine_span(text: &str, span: Option<Range<usize>>, message: &str) -> Option<Range<usize>> {
+    let span = span?;
+    let Some(name) = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next()) else {
+        return Some(span);
+    };
+    let region = &text[span.start.min(text.len())..span.end.min(text.len())];
+    let mut offset = 0;
+    for line in region.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        if trimmed.strip_prefix(name).is_some_and(|r| r.trim_start().starts_with('=')) {
+            let start = span.start + offset + indent;
+            return Some(start..start + name.len());
+        }
+        if let Some(i) = line.find(&format!("{name} =")).or_else(|| line.find(&format!("{name}="))) {
+            let start = span.start + offset + i;
+            return Some(start..start + name.len());
+        }
+        offset += line.len();
+    }
+    Some(span)
+}
+
+fn parent(path: &str) -> &str {
+    path.rfind(['.', '[']).map_or("", |i| &path[..i])
+}
+
+enum PathPart<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn split_path(path: &str) -> Vec<PathPart<'_>> {
+    let mut parts = Vec::new();
+    for seg in path.split('.').filter(|s| !s.is_empty()) {
+        let (key, mut rest) = seg.split_once('[').map_or((seg, ""), |(k, r)| (k, r));
+        if !key.is_empty() {
+            parts.push(PathPart::Key(key));
+        }
+        while let Some((idx, after)) = rest.split_once(']') {
+            if let Ok(i) = idx.parse() {
+                parts.push(PathPart::Index(i));
+            }
+            rest = after.trim_start_matches('[');
+        }
+    }
+    parts
+}
+
+// ---------------------------------------------------------------- overrides
+
+/// Set `o.path` in the TOML tree. In an array of tables (`workers`), the next
+/// segment may be an index (`workers.0.count`), a `name` (`workers.B.count`),
+/// or neither, and then the change applies to every element.
+pub fn apply_override(table: &mut toml::Table, o: &Override) -> Result<(), InputError> {
+    let value = parse_override_value(&o.value);
+    let parts: Vec<&str> = o.path.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(InputError::flag(o.flag(), "empty segment in the dotted path"));
+    }
+    set_in_table(table, &parts, &value).map_err(|m| InputError::flag(o.flag(), m))
+}
+
+fn parse_override_value(text: &str) -> toml::Value {
+    match toml::from_str::<toml::Table>(&format!("v = {text}")) {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(text.into())),
+        Err(_) => toml::Value::String(text.into()),
+    }
+}
+
+fn set_in_table(table: &mut toml::Table, parts: &[&str], value: &toml::Value) -> Result<(), String> {
+    let (first, rest) = (parts[0], &parts[1..]);
+    if rest.is_empty() {
+        table.insert(first.into(), value.clone());
+        return Ok(());
+    }
+    let entry = table.entry(first).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    set_in_value(entry, first, rest, value)
+}
+
+fn set_in_value(target: &mut toml::Value, name: &str, rest: &[&str], value: &toml::Value) -> Result<(), String> {
+    match target {
+        toml::Value::Table(t) => set_in_table(t, rest, value),
+        toml::Value::Array(items) => {
+            let selector = rest[0];
+            if let Ok(i) = selector.parse::<usize>() {
+                let len = items.len();
+                let item = items.get_mut(i).ok_or(format!("`{name}` has {len} entries; index {i} is out of range"))?;
+                return descend(item, name, &rest[1..], value);
+            }
+            let by_name = items.iter().position(|v| v.get("name").and_then(|n| n.as_str()) == Some(selector));
+            match by_name {
+                Some(i) => descend(&mut items[i], name, &rest[1..], value),
+                None => items.iter_mut().try_for_each(|item| descend(item, name, rest, value)),
+            }
+        }
+        _ => Err(format!("`{name}` is a value, not a table; cannot set `{}` inside it", rest.join("."))),
+    }
+}
+
+fn descend(item: &mut toml::Value, name: &str, rest: &[&str], value: &toml::Value) -> Result<(), String> {
+    if rest.is_empty() {
+        *item = value.clone();
+        Ok(())
+    } else {
+        set_in_value(item, name, rest, value)
+    }
+}
+
+// ---------------------------------------------------------------- spans
+
+/// A TOML value with its byte span, for locating errors found after parsing.
+#[derive(Debug, Clone)]
+struct Node {
+    span: Range<usize>,
+    kind: NodeKind,
+}
+
+#[derive(Debug, Clone)]
+enum NodeKind {
+    Table(BTreeMap<String, Node>),
+    Array(Vec<Node>),
+    Scalar,
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let spanned = toml::Spanned::<NodeKind>::deserialize(d)?;
+        Ok(Node { span: spanned.span(), kind: spanned.into_inner() })
+    }
+}
+
+impl<'de> Deserialize<'de> for NodeKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = NodeKind;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any TOML value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<NodeKind, E> {
+        Ok(NodeKind::Scalar)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<NodeKind, E> {
+        Ok(NodeKind::Scalar)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<NodeKind, E> {
+        Ok(NodeKind::Scalar)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<NodeKind, E> {
+        Ok(NodeKind::Scalar)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<NodeKind, E> {
+        Ok(NodeKind::Scalar)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NodeKind, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Node>()? {
+            items.push(item);
+        }
+        Ok(NodeKind::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NodeKind, A::Error> {
+        let mut entries = BTreeMap::new();
+        while let Some((k, v)) = map.next_entry::<String, Node>()? {
+            entries.insert(k, v);
+        }
+        Ok(NodeKind::Table(entries))
+    }
+}
+
+// ---------------------------------------------------------------- raw schema
+
+/// A duration string ("30s").
+#[derive(Debug, Clone, Copy)]
+struct Dur(Nanos);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Dur;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(duration::UNITS_HELP)
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Dur, E> {
+                duration::parse(s).map(Dur).map_err(E::custom)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Dur, E> {
+                Err(E::custom(format!("a bare number ({v}) has no unit; expected {}", duration::UNITS_HELP)))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Dur, E> {
+                Err(E::custom(format!("a bare number ({v}) has no unit; expected {}", duration::UNITS_HELP)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A duration or "off".
+#[derive(Debug, Clone, Copy)]
+struct DurOrOff(Option<Nanos>);
+
+impl<'de> Deserialize<'de> for DurOrOff {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.trim() == "off" {
+            return Ok(DurOrOff(None));
+        }
+        duration::parse(&s).map(|n| DurOrOff(Some(n))).map_err(|m| de::Error::custom(format!("{m}, or \"off\"")))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: String,
+    #[serde(default)]
+    description: String,
+    seed: Option<u64>,
+    #[serde(default)]
+    run: RawRun,
+    producer: RawProducer,
+    #[serde(default)]
+    queue: RawQueue,
+    workers: Vec<RawWorkers>,
+    handler: RawHandler,
+    #[serde(default)]
+    dependencies: Vec<RawDependency>,
+    #[serde(default)]
+    network: RawNetwork,
+    #[serde(default)]
+    idempotency: RawIdempotency,
+    /// Read by `sweep.rs`.
+    #[allow(dead_code)]
+    sweep: Option<toml::Value>,
+    /// Read by `expect.rs`.
+    #[allow(dead_code)]
+    expect: Option<toml::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRun {
+    messages: Option<u64>,
+    duration: Option<Dur>,
+    max_sim_time: Option<Dur>,
+    max_events: Option<u64>,
+    max_live_messages: Option<u64>,
+    timeseries_bucket: Option<Dur>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProducer {
+    arrival: RawArrival,
+    delay: Option<Dur>,
+    payload_bytes: Option<u64>,
+    max_send_retries: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum RawArrival {
+    Constant { rate: Option<f64>, interval: Option<Dur> },
+    Poisson { rate: f64 },
+    Scripted { at: Vec<Dur> },
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RawQueueKind {
+    SqsStandard,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RawDeletePolicy {
+    LatestOnly,
+    AnyHandle,
+    Strict,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQueue {
+    #[allow(dead_code)]
+    kind: Option<RawQueueKind>,
+    visibility_timeout: Option<Dur>,
+    retention: Option<Dur>,
+    max_receive_count: Option<u32>,
+    delete_policy: Option<RawDeletePolicy>,
+    short_poll_miss: Option<f64>,
+    broker_duplicate: Option<f64>,
+    inflight_limit: Option<u64>,
+    price_per_million: Option<f64>,
+    redrive_at: Option<Vec<Dur>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkers {
+    name: String,
+    count: Option<u32>,
+    concurrency: Option<u32>,
+    start_at: Option<Dur>,
+    receive: Option<RawReceive>,
+    heartbeat: Option<RawHeartbeat>,
+    on_failure: Option<RawOnFailure>,
+    crash: Option<RawCrash>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReceive {
+    max: Option<u32>,
+    wait: Option<Dur>,
+    visibility_timeout: Option<Dur>,
+    idle_backoff: Option<Dur>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RawHeartbeatKind {
+    None,
+    Fixed,
+    Adaptive,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHeartbeat {
+    kind: Option<RawHeartbeatKind>,
+    interval: Option<DurOrOff>,
+    extend: Option<Dur>,
+    multiple: Option<f64>,
+    min_extend: Option<Dur>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum RawOnFailure {
+    Expire,
+    Release,
+    Backoff { base: Dur, max: Dur },
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCrash {
+    mtbf: Option<Dur>,
+    restart_delay: Option<Dur>,
+    at: Option<Vec<Dur>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHandler {
+    steps: Option<Vec<RawStep>>,
+    /// Shorthand for a single delay step.
+    duration: Option<RawDist>,
+    effect_step: Option<usize>,
+    fail_probability: Option<f64>,
+    poison_fraction: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    delay: Option<RawDist>,
+    call: Option<String>,
+    effect: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDependency {
+    name: String,
+    latency: RawDist,
+    error_probability: Option<f64>,
+    timeout: Option<Dur>,
+    #[serde(default)]
+    brownouts: Vec<RawBrownout>,
+    #[serde(default)]
+    outages: Vec<RawOutage>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBrownout {
+    from: Dur,
+    to: Dur,
+    latency_multiplier: Option<f64>,
+    error_probability: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RawOutageMode {
+    Error,
+    Hang,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutage {
+    from: Dur,
+    to: Dur,
+    mode: Option<RawOutageMode>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    loss: Option<f64>,
+    request_loss: Option<f64>,
+    response_loss: Option<f64>,
+    latency: Option<RawDist>,
+    timeout: Option<Dur>,
+    send: Option<RawLink>,
+    receive: Option<RawLink>,
+    delete: Option<RawLink>,
+    change_visibility: Option<RawLink>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLink {
+    loss: Option<f64>,
+    request_loss: Option<f64>,
+    response_loss: Option<f64>,
+    latency: Option<RawDist>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RawStrategy {
+    None,
+    CheckThenMark,
+    ClaimFirst,
+    Atomic,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIdempotency {
+    strategy: Option<RawStrategy>,
+    claim_ttl: Option<Dur>,
+    key_ttl: Option<Dur>,
+    latency: Option<RawDist>,
+}
+
+/// A distribution: a table with `kind`, or a bare duration for a constant.
+#[derive(Debug, Clone)]
+enum RawDist {
+    Tagged(RawDistKind),
+    Constant(Dur),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum RawDistKind {
+    Constant { value: Dur },
+    Sequence { values: Vec<Dur> },
+    Uniform { low: Dur, high: Dur },
+    Exponential { mean: Dur },
+    Lognormal { median: Dur, p99: Dur },
+    Pareto { scale: Dur, shape: f64 },
+    /// A CSV file (relative to the scenario) whose `column` (default the
+    /// first) holds observed latencies in seconds.
+    Empirical { file: String, column: Option<String> },
+}
+
+impl<'de> Deserialize<'de> for RawDist {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawDist;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration (\"20s\") or a table such as { kind = \"lognormal\", median = \"20s\", p99 = \"45s\" } with kind constant, sequence, uniform, exponential, lognormal, pareto or empirical")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<RawDist, E> {
+                duration::parse(s).map(|n| RawDist::Constant(Dur(n))).map_err(E::custom)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawDist, A::Error> {
+                RawDistKind::deserialize(de::value::MapAccessDeserializer::new(map)).map(RawDist::Tagged)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+// ---------------------------------------------------------------- resolve
+
+struct Ctx<'a> {
+    source: &'a Source,
+    overrides: &'a [Override],
+}
+
+impl Ctx<'_> {
+    /// An error about the value at `path`: located in the file, or at the
+    /// `--set` flag that changed it.
+    fn err(&self, path: &str, message: impl Into<String>) -> InputError {
+        let message = message.into();
+        let canon = canonical(path);
+        for o in self.overrides {
+            let op = canonical(&o.path);
+            if canon.starts_with(&op) || op.starts_with(&canon) {
+                return InputError::new(Location::Flag(o.flag()), format!("{path}: {message}"));
+            }
+        }
+        let e = self.source.error_at(path, message.clone());
+        InputError::new(e.location, format!("{path}: {message}"))
+    }
+
+    fn prob(&self, path: &str, v: Option<f64>, default: f64) -> Result<f64, InputError> {
+        let p = v.unwrap_or(default);
+        if (0.0..=1.0).contains(&p) {
+            Ok(p)
+        } else {
+            Err(self.err(path, format!("{p} is not a probability; expected a number from 0 to 1")))
+        }
+    }
+
+    fn range(&self, path: &str, v: Nanos, lo: Nanos, hi: Nanos) -> Result<Nanos, InputError> {
+        if (lo..=hi).contains(&v) {
+            Ok(v)
+        } else {
+            Err(self.err(
+                path,
+                format!(
+                    "{} is out of range; expected {} to {}",
+                    duration::format_human(v),
+                    duration::format_human(lo),
+                    duration::format_human(hi)
+                ),
+            ))
+        }
+    }
+
+    fn count(&self, path: &str, v: Option<u64>, default: u64, lo: u64, hi: u64) -> Result<u64, InputError> {
+        let n = v.unwrap_or(default);
+        if (lo..=hi).contains(&n) {
+            Ok(n)
+        } else {
+            Err(self.err(path, format!("{n} is out of range; expected {lo} to {hi}")))
+        }
+    }
+
+    fn positive(&self, path: &str, v: f64) -> Result<f64, InputError> {
+        if v.is_finite() && v > 0.0 {
+            Ok(v)
+        } else {
+            Err(self.err(path, format!("{v} must be a positive number")))
+        }
+    }
+}
+
+/// `workers[1].x` and `workers.1.x` and `workers.B.x` compare by their
+/// non-index segments only.
+fn canonical(path: &str) -> String {
+    path.replace('[', ".")
+        .replace(']', "")
+        .split('.')
+        .filter(|s| !s.is_empty() && s.parse::<usize>().is_err())
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+const H12: Nanos = 12 * 3_600 * NS_PER_S;
+const MIN15: Nanos = 15 * 60 * NS_PER_S;
+const DAY: Nanos = 86_400 * NS_PER_S;
+
+fn resolve(ctx: &Ctx, raw: RawScenario) -> Result<Scenario, InputError> {
+    let run = resolve_run(ctx, &raw.run)?;
+    let producer = resolve_producer(ctx, &raw.producer)?;
+    if run.messages.is_none() && run.duration_ns.is_none() && !matches!(producer.arrival, Arrival::Scripted { .. }) {
+        return Err(ctx.err("run", "say how much to send: run.messages or run.duration"));
+    }
+    let dependencies =
+        raw.dependencies.iter().enumerate().map(|(i, d)| resolve_dependency(ctx, i, d)).collect::<Result<_, _>>()?;
+    let dependencies: Vec<Dependency> = dependencies;
+    for (i, d) in dependencies.iter().enumerate() {
+        if dependencies[..i].iter().any(|o| o.name == d.name) {
+            return Err(ctx.err(&format!("dependencies[{i}].name"), format!("dependency `{}` is defined twice", d.name)));
+        }
+    }
+    if raw.workers.is_empty() {
+        return Err(ctx.err("workers", "at least one [[workers]] group is needed"));
+    }
+    let workers: Vec<WorkerGroup> =
+        raw.workers.iter().enumerate().map(|(i, w)| resolve_workers(ctx, i, w)).collect::<Result<_, _>>()?;
+    for (i, w) in workers.iter().enumerate() {
+        if workers[..i].iter().any(|o| o.name == w.name) {
+            return Err(ctx.err(&format!("workers[{i}].name"), format!("worker group `{}` is defined twice", w.name)));
+        }
+    }
+    Ok(Scenario {
+        name: raw.name.clone(),
+        description: raw.description.clone(),
+        seed: raw.seed.unwrap_or(1),
+        run,
+        producer,
+        queue: resolve_queue(ctx, &raw.queue)?,
+        handler: resolve_handler(ctx, &raw.handler, &dependencies)?,
+        workers,
+        dependencies,
+        network: resolve_network(ctx, &raw.network)?,
+        idempotency: resolve_idempotency(ctx, &raw.idempotency)?,
+    })
+}
+
+fn resolve_run(ctx: &Ctx, r: &RawRun) -> Result<RunSettings, InputError> {
+    if r.messages == Some(0) {
+        return Err(ctx.err("run.messages", "0 messages; expected at least 1"));
+    }
+    Ok(RunSettings {
+        messages: r.messages,
+        duration_ns: r.duration.map(|d| d.0),
+        max_sim_time_ns: r.max_sim_time.map_or(30 * DAY, |d| d.0),
+        max_events: ctx.count("run.max_events", r.max_events, 2_000_000_000, 1, u64::MAX)?,
+        max_live_messages: ctx.count("run.max_live_messages", r.max_live_messages, 20_000_000, 1, u64::MAX)?,
+        bucket_ns: ctx.range("run.timeseries_bucket", r.timeseries_bucket.map_or(60 * NS_PER_S, |d| d.0), NS_PER_S, DAY)?,
+    })
+}
+
+fn resolve_producer(ctx: &Ctx, p: &RawProducer) -> Result<Producer, InputError> {
+    let arrival = match &p.arrival {
+        RawArrival::Poisson { rate } => Arrival::Poisson { rate_per_s: ctx.positive("producer.arrival.rate", *rate)? },
+        RawArrival::Constant { rate: Some(rate), interval: None } => {
+            let rate = ctx.positive("producer.arrival.rate", *rate)?;
+            Arrival::Constant { interval_ns: duration::from_secs_f64(1.0 / rate).max(1) }
+        }
+        RawArrival::Constant { rate: None, interval: Some(i) } => {
+            Arrival::Constant { interval_ns: ctx.range("producer.arrival.interval", i.0, 1, DAY)? }
+        }
+        RawArrival::Constant { .. } => {
+            return Err(ctx.err("producer.arrival", "a constant arrival needs exactly one of `rate` or `interval`"))
+        }
+        RawArrival::Scripted { at } => {
+            if at.is_empty() {
+                return Err(ctx.err("producer.arrival.at", "a scripted arrival needs at least one time"));
+            }
+            let at_ns: Vec<Nanos> = at.iter().map(|d| d.0).collect();
+            if at_ns.windows(2).any(|w| w[0] > w[1]) {
+                return Err(ctx.err("producer.arrival.at", "scripted send times must be in increasing order"));
+            }
+            Arrival::Scripted { at_ns }
+        }
+    };
+    Ok(Producer {
+        arrival,
+        delay_ns: ctx.range("producer.delay", p.delay.map_or(0, |d| d.0), 0, MIN15)?,
+        payload_bytes: ctx.count("producer.payload_bytes", p.payload_bytes, 1024, 1, 1 << 20)?,
+        max_send_retries: ctx.count("producer.max_send_retries", p.max_send_retries.map(u64::from), 3, 0, 100)? as u32,
+    })
+}
+
+fn resolve_queue(ctx: &Ctx, q: &RawQueue) -> Result<Queue, InputError> {
+    let redrive_at_ns: Vec<Nanos> = q.redrive_at.iter().flatten().map(|d| d.0).collect();
+    Ok(Queue {
+        visibility_timeout_ns: ctx.range("queue.visibility_timeout", q.visibility_timeout.map_or(30 * NS_PER_S, |d| d.0), 0, H12)?,
+        retention_ns: ctx.range("queue.retention", q.retention.map_or(4 * DAY, |d| d.0), 60 * NS_PER_S, 14 * DAY)?,
+        max_receive_count: match q.max_receive_count {
+            Some(m) => Some(ctx.count("queue.max_receive_count", Some(u64::from(m)), 0, 1, 1000)? as u32),
+            None => None,
+        },
+        delete_policy: match q.delete_policy.unwrap_or(RawDeletePolicy::LatestOnly) {
+            RawDeletePolicy::LatestOnly => DeletePolicy::LatestOnly,
+            RawDeletePolicy::AnyHandle => DeletePolicy::AnyHandle,
+            RawDeletePolicy::Strict => DeletePolicy::Strict,
+        },
+        short_poll_miss: ctx.prob("queue.short_poll_miss", q.short_poll_miss, 0.0)?,
+        broker_duplicate: ctx.prob("queue.broker_duplicate", q.broker_duplicate, 0.0)?,
+        inflight_limit: ctx.count("queue.inflight_limit", q.inflight_limit, 120_000, 1, u64::MAX)?,
+        price_per_million_usd: {
+            let p = q.price_per_million.unwrap_or(0.40);
+            if !(p.is_finite() && p >= 0.0) {
+                return Err(ctx.err("queue.price_per_million", "expected a non-negative price in USD"));
+            }
+            p
+        },
+        redrive_at_ns,
+    })
+}
+
+fn resolve_workers(ctx: &Ctx, i: usize, w: &RawWorkers) -> Result<WorkerGroup, InputError> {
+    let at = |field: &str| format!("workers[{i}].{field}");
+    let r = w.receive.as_ref();
+    let receive = Receive {
+        max: ctx.count(&at("receive.max"), r.and_then(|r| r.max).map(u64::from), 10, 1, 10)? as u32,
+        wait_ns: ctx.range(&at("receive.wait"), r.and_then(|r| r.wait).map_or(20 * NS_PER_S, |d| d.0), 0, 20 * NS_PER_S)?,
+        visibility_timeout_ns: match r.and_then(|r| r.visibility_timeout) {
+            Some(d) => Some(ctx.range(&at("receive.visibility_timeout"), d.0, 0, H12)?),
+            None => None,
+        },
+        idle_backoff_ns: ctx.range(&at("receive.idle_backoff"), r.and_then(|r| r.idle_backoff).map_or(NS_PER_S, |d| d.0), 1, DAY)?,
+    };
+    let crash = w.crash.as_ref();
+    let mut crash_at: Vec<Nanos> = crash.and_then(|c| c.at.as_ref()).into_iter().flatten().map(|d| d.0).collect();
+    crash_at.sort_unstable();
+    Ok(WorkerGroup {
+        name: w.name.clone(),
+        count: ctx.count(&at("count"), w.count.map(u64::from), 1, 1, 100_000)? as u32,
+        concurrency: ctx.count(&at("concurrency"), w.concurrency.map(u64::from), 1, 1, 65_535)? as u32,
+        start_at_ns: w.start_at.map_or(0, |d| d.0),
+        receive,
+        heartbeat: resolve_heartbeat(ctx, i, w.heartbeat.as_ref())?,
+        on_failure: match &w.on_failure {
+            None | Some(RawOnFailure::Expire) => FailurePolicy::Expire,
+            Some(RawOnFailure::Release) => FailurePolicy::Release,
+            Some(RawOnFailure::Backoff { base, max }) => {
+                let max_ns = ctx.range(&at("on_failure.max"), max.0, 0, H12)?;
+                FailurePolicy::Backoff { base_ns: ctx.range(&at("on_failure.base"), base.0, 0, max_ns)?, max_ns }
+            }
+        },
+        crash: Crash {
+            mtbf_ns: match crash.and_then(|c| c.mtbf) {
+                Some(d) => Some(ctx.range(&at("crash.mtbf"), d.0, NS_PER_S, u64::MAX)?),
+                None => None,
+            },
+            restart_delay_ns: crash.and_then(|c| c.restart_delay).map_or(10 * NS_PER_S, |d| d.0),
+            at_ns: crash_at,
+        },
+    })
+}
+
+fn resolve_heartbeat(ctx: &Ctx, i: usize, h: Option<&RawHeartbeat>) -> Result<Heartbeat, InputError> {
+    let Some(h) = h else { return Ok(Heartbeat::None) };
+    let at = |field: &str| format!("workers[{i}].heartbeat.{field}");
+    let interval = h.interval.and_then(|d| d.0);
+    let kind = match (h.kind, h.interval) {
+        (_, Some(DurOrOff(None))) => RawHeartbeatKind::None,
+        (Some(k), _) => k,
+        (None, Some(_)) if h.multiple.is_some() => RawHeartbeatKind::Adaptive,
+        (None, Some(_)) => RawHeartbeatKind::Fixed,
+        (None, None) => RawHeartbeatKind::None,
+    };
+    let need_interval = || {
+        interval.ok_or_else(|| ctx.err(&at("interval"), "a heartbeat needs an interval (a duration, or \"off\")"))
+    };
+    match kind {
+        RawHeartbeatKind::None => Ok(Heartbeat::None),
+        RawHeartbeatKind::Fixed => {
+            let interval_ns = ctx.range(&at("interval"), need_interval()?, NS_PER_S / 1000, H12)?;
+            let extend = h.extend.ok_or_else(|| ctx.err(&at("extend"), "a fixed heartbeat needs `extend`"))?;
+            Ok(Heartbeat::Fixed { interval_ns, extend_ns: ctx.range(&at("extend"), extend.0, 0, H12)? })
+        }
+        RawHeartbeatKind::Adaptive => Ok(Heartbeat::Adaptive {
+            interval_ns: ctx.range(&at("interval"), need_interval()?, NS_PER_S / 1000, H12)?,
+            multiple: ctx.positive(&at("multiple"), h.multiple.unwrap_or(2.0))?,
+            min_extend_ns: ctx.range(&at("min_extend"), h.min_extend.map_or(30 * NS_PER_S, |d| d.0), 0, H12)?,
+        }),
+    }
+}
+
+fn resolve_handler(ctx: &Ctx, h: &RawHandler, deps: &[Dependency]) -> Result<Handler, InputError> {
+    let mut steps = Vec::new();
+    let mut marked = None;
+    match (&h.steps, &h.duration) {
+        (Some(_), Some(_)) => return Err(ctx.err("handler.duration", "give either `steps` or `duration`, not both")),
+        (None, None) => return Err(ctx.err("handler", "the handler needs `steps` or `duration`")),
+        (None, Some(d)) => steps.push(Step::Delay(resolve_dist(ctx, "handler.duration", d)?)),
+        (Some(raw), None) => {
+            if raw.is_empty() {
+                return Err(ctx.err("handler.steps", "the handler needs at least one step"));
+            }
+            for (i, s) in raw.iter().enumerate() {
+                let path = format!("handler.steps[{i}]");
+                steps.push(match (&s.delay, &s.call) {
+                    (Some(d), None) => Step::Delay(resolve_dist(ctx, &format!("{path}.delay"), d)?),
+                    (None, Some(name)) => match deps.iter().position(|d| &d.name == name) {
+                        Some(dependency) => Step::Call { dependency },
+                        None => {
+                            let known: Vec<&str> = deps.iter().map(|d| d.name.as_str()).collect();
+                            return Err(ctx.err(
+                                &format!("{path}.call"),
+                                format!("no dependency named `{name}`; defined: [{}]", known.join(", ")),
+                            ));
+                        }
+                    },
+                    _ => return Err(ctx.err(&path, "a step has exactly one of `delay` or `call`")),
+                });
+                if s.effect == Some(true) {
+                    if marked.is_some() {
+                        return Err(ctx.err(&format!("{path}.effect"), "only one step can be the effect"));
+                    }
+                    marked = Some(i);
+                }
+            }
+        }
+    }
+    if let (Some(e), Some(m)) = (h.effect_step, marked) {
+        if e != m {
+            return Err(ctx.err("handler.effect_step", "conflicts with the step marked `effect = true`"));
+        }
+    }
+    let effect_step = h.effect_step.or(marked).unwrap_or(steps.len() - 1);
+    if effect_step >= steps.len() {
+        return Err(ctx.err("handler.effect_step", format!("expected a step index from 0 to {}", steps.len() - 1)));
+    }
+    Ok(Handler {
+        steps,
+        effect_step,
+        fail_probability: ctx.prob("handler.fail_probability", h.fail_probability, 0.0)?,
+        poison_fraction: ctx.prob("handler.poison_fraction", h.poison_fraction, 0.0)?,
+    })
+}
+
+fn resolve_dependency(ctx: &Ctx, i: usize, d: &RawDependency) -> Result<Dependency, InputError> {
+    let at = |field: &str| format!("dependencies[{i}].{field}");
+    let window = |path: String, from: Dur, to: Dur| {
+        if from.0 < to.0 {
+            Ok(Window { from_ns: from.0, to_ns: to.0 })
+        } else {
+            Err(ctx.err(&path, "a window needs `from` before `to`"))
+        }
+    };
+    let mut brownouts = Vec::new();
+    for (j, b) in d.brownouts.iter().enumerate() {
+        let p = at(&format!("brownouts[{j}]"));
+        brownouts.push(Brownout {
+            window: window(p.clone(), b.from, b.to)?,
+            latency_multiplier: ctx.positive(&format!("{p}.latency_multiplier"), b.latency_multiplier.unwrap_or(1.0))?,
+            error_probability: ctx.prob(&format!("{p}.error_probability"), b.error_probability, 0.0)?,
+        });
+    }
+    let mut outages = Vec::new();
+    for (j, o) in d.outages.iter().enumerate() {
+        outages.push(Outage {
+            window: window(at(&format!("outages[{j}]")), o.from, o.to)?,
+            mode: match o.mode.unwrap_or(RawOutageMode::Error) {
+                RawOutageMode::Error => OutageMode::Error,
+                RawOutageMode::Hang => OutageMode::Hang,
+            },
+        });
+    }
+    Ok(Dependency {
+        name: d.name.clone(),
+        latency: resolve_dist(ctx, &at("latency"), &d.latency)?,
+        error_probability: ctx.prob(&at("error_probability"), d.error_probability, 0.0)?,
+        timeout_ns: d.timeout.map(|t| t.0),
+        brownouts,
+        outages,
+    })
+}
+
+fn resolve_network(ctx: &Ctx, n: &RawNetwork) -> Result<Network, InputError> {
+    let base_req = ctx.prob("network.request_loss", n.request_loss.or(n.loss), 0.0)?;
+    let base_resp = ctx.prob("network.response_loss", n.response_loss.or(n.loss), 0.0)?;
+    let base_latency = match &n.latency {
+        Some(d) => resolve_dist(ctx, "network.latency", d)?,
+        None => Dist::Constant(0),
+    };
+    let link = |name: &str, l: &Option<RawLink>| -> Result<Link, InputError> {
+        let Some(l) = l else {
+            return Ok(Link { request_loss: base_req, response_loss: base_resp, latency: base_latency.clone() });
+        };
+        let p = |f: &str| format!("network.{name}.{f}");
+        Ok(Link {
+            request_loss: ctx.prob(&p("request_loss"), l.request_loss.or(l.loss), base_req)?,
+            response_loss: ctx.prob(&p("response_loss"), l.response_loss.or(l.loss), base_resp)?,
+            latency: match &l.latency {
+                Some(d) => resolve_dist(ctx, &p("latency"), d)?,
+                None => base_latency.clone(),
+            },
+        })
+    };
+    Ok(Network {
+        links: [
+            link("send", &n.send)?,
+            link("receive", &n.receive)?,
+            link("delete", &n.delete)?,
+            link("change_visibility", &n.change_visibility)?,
+        ],
+        timeout_ns: ctx.range("network.timeout", n.timeout.map_or(5 * NS_PER_S, |d| d.0), 1, H12)?,
+    })
+}
+
+fn resolve_idempotency(ctx: &Ctx, i: &RawIdempotency) -> Result<Idempotency, InputError> {
+    Ok(Idempotency {
+        strategy: match i.strategy.unwrap_or(RawStrategy::None) {
+            RawStrategy::None => Strategy::None,
+            RawStrategy::CheckThenMark => Strategy::CheckThenMark,
+            RawStrategy::ClaimFirst => Strategy::ClaimFirst,
+            RawStrategy::Atomic => Strategy::Atomic,
+        },
+        claim_ttl_ns: ctx.range("idempotency.claim_ttl", i.claim_ttl.map_or(300 * NS_PER_S, |d| d.0), 1, 365 * DAY)?,
+        key_ttl_ns: i.key_ttl.map(|d| d.0),
+        latency: match &i.latency {
+            Some(d) => resolve_dist(ctx, "idempotency.latency", d)?,
+            None => Dist::Constant(0),
+        },
+    })
+}
+
+fn resolve_dist(ctx: &Ctx, path: &str, d: &RawDist) -> Result<Dist, InputError> {
+    let kind = match d {
+        RawDist::Constant(v) => return Ok(Dist::Constant(v.0)),
+        RawDist::Tagged(k) => k,
+    };
+    Ok(match kind {
+        RawDistKind::Constant { value } => Dist::Constant(value.0),
+        RawDistKind::Sequence { values } => {
+            if values.is_empty() {
+                return Err(ctx.err(&format!("{path}.values"), "a sequence needs at least one value"));
+            }
+            Dist::Sequence { values: values.iter().map(|v| v.0).collect(), next: 0 }
+        }
+        RawDistKind::Uniform { low, high } => {
+            if low.0 > high.0 {
+                return Err(ctx.err(&format!("{path}.low"), "`low` must not exceed `high`"));
+            }
+            Dist::Uniform { low: low.0, high: high.0 }
+        }
+        RawDistKind::Exponential { mean } => {
+            if mean.0 == 0 {
+                return Err(ctx.err(&format!("{path}.mean"), "the mean must be positive"));
+            }
+            Dist::Exponential { mean_s: duration::as_secs_f64(mean.0) }
+        }
+        RawDistKind::Lognormal { median, p99 } => {
+            if median.0 == 0 || p99.0 <= median.0 {
+                return Err(ctx.err(&format!("{path}.p99"), "a lognormal needs 0 < median < p99"));
+            }
+            Dist::lognormal(median.0, p99.0)
+        }
+        RawDistKind::Pareto { scale, shape } => {
+            if scale.0 == 0 {
+                return Err(ctx.err(&format!("{path}.scale"), "the scale must be positive"));
+            }
+            Dist::Pareto { scale_s: duration::as_secs_f64(scale.0), shape: ctx.positive(&format!("{path}.shape"), *shape)? }
+        }
+        RawDistKind::Empirical { file, column } => {
+            let base = ctx.source.path.parent().unwrap_or(Path::new("."));
+            let sorted = read_empirical(&base.join(file), column.as_deref())
+                .map_err(|m| ctx.err(&format!("{path}.file"), m))?;
+            Dist::Empirical { sorted }
+        }
+    })
+}
+
+/// Observed latencies in seconds from a CSV column (default: the first).
+/// A header row is recognised by a non-numeric first field.
+fn read_empirical(file: &Path, column: Option<&str>) -> Result<Vec<Nanos>, String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .trim(csv::Trim::All)
+        .from_path(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let mut index = 0;
+    let mut values = Vec::new();
+    for (row, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| format!("{}: {e}", file.display()))?;
+        if row == 0 && record.get(0).is_some_and(|f| f.parse::<f64>().is_err()) {
+            if let Some(c) = column {
+                index = record.iter().position(|h| h == c).ok_or(format!("{}: no column `{c}`", file.display()))?;
+            }
+            continue;
+        }
+        let field = record.get(index).unwrap_or("");
+        let v: f64 = field.parse().map_err(|_| format!("{}:{}: `{field}` is not a number of seconds", file.display(), row + 1))?;
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(format!("{}:{}: latency {v} must be a non-negative number of seconds", file.display(), row + 1));
+        }
+        values.push(duration::from_secs_f64(v));
+    }
+    if values.is_empty() {
+        return Err(format!("{}: no latencies found", file.display()));
+    }
+    values.sort_unstable();
+    Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+name = "t"
+[run]
+messages = 10
+[producer]
+arrival = { kind = "poisson", rate = 1.0 }
+[[workers]]
+name = "w"
+count = 2
+[handler]
+duration = "1s"
+"#;
+
+    fn load(text: &str) -> Result<Source, InputError> {
+        Source::from_text(Path::new("s.toml"), text.to_string())
+    }
+
+    #[test]
+    fn minimal_scenario_gets_defaults() {
+        let s = load(MINIMAL).unwrap().resolve(&[], None).unwrap();
+        assert_eq!(s.queue.visibility_timeout_ns, 30 * NS_PER_S);
+        assert_eq!(s.queue.retention_ns, 4 * DAY);
+        assert_eq!(s.workers[0].receive.wait_ns, 20 * NS_PER_S);
+        assert_eq!(s.queue.delete_policy, DeletePolicy::LatestOnly);
+        assert!(matches!(s.workers[0].heartbeat, Heartbeat::None));
+    }
+
+    #[test]
+    fn unknown_key_is_located() {
+        let text = MINIMAL.replace("count = 2", "count = 2\ncolour = \"red\"");
+        let e = load(&text).unwrap_err();
+        assert!(e.message.contains("unknown field `colour`"), "{e}");
+        assert!(matches!(e.location, Location::File { line: 10, column: 1, .. }), "{e:?}");
+    }
+
+    #[test]
+    fn out_of_range_vt_is_located_at_its_value() {
+        let text = MINIMAL.replace("[[workers]]", "[queue]\nvisibility_timeout = \"13h\"\n[[workers]]");
+        let e = load(&text).unwrap().resolve(&[], None).unwrap_err();
+        assert!(e.message.contains("out of range"), "{e}");
+        assert!(matches!(e.location, Location::File { line: 8, column: 22, .. }), "{e:?}");
+    }
+
+    #[test]
+    fn overrides_set_values_and_errors_name_the_flag() {
+        let src = load(MINIMAL).unwrap();
+        let set = |s: &str| Override::parse(s).unwrap();
+        let s = src.resolve(&[set("queue.visibility_timeout=45s"), set("workers.concurrency=4")], None).unwrap();
+        assert_eq!(s.queue.visibility_timeout_ns, 45 * NS_PER_S);
+        assert_eq!(s.workers[0].concurrency, 4);
+        let s = src.resolve(&[set("workers.w.heartbeat.interval=10s"), set("workers.0.heartbeat.extend=20s")], None);
+        assert!(matches!(s.unwrap().workers[0].heartbeat, Heartbeat::Fixed { .. }));
+        let e = src.resolve(&[set("queue.visibility_timeout=-3s")], None).unwrap_err();
+        assert!(matches!(&e.location, Location::Flag(f) if f.contains("visibility_timeout")), "{e:?}");
+        let e = src.resolve(&[set("queue.colour=1")], None).unwrap_err();
+        assert!(e.message.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn span_lookup_follows_arrays() {
+        let src = load(MINIMAL).unwrap();
+        let span = src.span_of("workers[0].count").unwrap();
+        assert_eq!(&src.text[span], "2");
+    }
+}

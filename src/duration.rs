@@ -1,0 +1,151 @@
+//! Durations as written in scenario files ("30s", "250ms", "2m", "4d", "1.5s",
+//! "1h30m"), parsed exactly into integer nanoseconds.
+
+/// Nanoseconds of simulated time.
+pub type Nanos = u64;
+
+pub const NS_PER_S: u64 = 1_000_000_000;
+
+const UNITS: &[(&str, u64)] = &[
+    ("ns", 1),
+    ("us", 1_000),
+    ("ms", 1_000_000),
+    ("s", NS_PER_S),
+    ("m", 60 * NS_PER_S),
+    ("h", 3_600 * NS_PER_S),
+    ("d", 86_400 * NS_PER_S),
+];
+
+/// Accepted duration units, for error messages.
+pub const UNITS_HELP: &str = "a duration such as \"250ms\", \"30s\", \"2m\", \"1h30m\" or \"4d\" (units ns, us, ms, s, m, h, d)";
+
+/// Parse a duration into nanoseconds. Decimals are exact ("1.5s" is
+/// 1_500_000_000 ns); a fraction finer than 1 ns is an error.
+pub fn parse(text: &str) -> Result<Nanos, String> {
+    let s = text.trim();
+    if s.is_empty() {
+        return Err(format!("empty duration; expected {UNITS_HELP}"));
+    }
+    if s.starts_with('-') {
+        return Err(format!("negative duration \"{text}\": durations cannot be negative"));
+    }
+    let mut rest = s;
+    let mut total: u64 = 0;
+    while !rest.is_empty() {
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let unit_len = rest[num_len..].find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len() - num_len);
+        let (num, unit) = (&rest[..num_len], rest[num_len..num_len + unit_len].trim());
+        if num.is_empty() {
+            return Err(format!("bad duration \"{text}\"; expected {UNITS_HELP}"));
+        }
+        let Some(&(_, scale)) = UNITS.iter().find(|(u, _)| *u == unit) else {
+            return Err(format!("bad duration \"{text}\": unit \"{unit}\" unknown; expected {UNITS_HELP}"));
+        };
+        let part = scaled(num, scale).ok_or_else(|| format!("bad duration \"{text}\"; expected {UNITS_HELP}"))?;
+        total = total.checked_add(part).ok_or_else(|| format!("duration \"{text}\" is too large"))?;
+        rest = rest[num_len + unit_len..].trim_start();
+    }
+    Ok(total)
+}
+
+/// `num` (decimal digits with an optional fraction) times `scale`, exactly.
+fn scaled(num: &str, scale: u64) -> Option<u64> {
+    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
+    if frac.contains('.') || (int.is_empty() && frac.is_empty()) {
+        return None;
+    }
+    let int: u64 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    let mut value = int.checked_mul(scale)?;
+    let mut unit = scale;
+    for digit in frac.bytes() {
+        if unit % 10 != 0 {
+            return None; // finer than a nanosecond
+        }
+        unit /= 10;
+        value = value.checked_add(u64::from(digit - b'0') * unit)?;
+    }
+    Some(value)
+}
+
+/// Format nanoseconds as seconds with up to nine decimals, no trailing zeros:
+/// `30`, `30.5`, `0.000000001`.
+pub fn format_seconds(ns: Nanos) -> String {
+    let (s, frac) = (ns / NS_PER_S, ns % NS_PER_S);
+    if frac == 0 {
+        return s.to_string();
+    }
+    let digits = format!("{frac:09}");
+    format!("{s}.{}", digits.trim_end_matches('0'))
+}
+
+/// Format nanoseconds as a short human duration ("1h30m", "250ms").
+pub fn format_human(ns: Nanos) -> String {
+    if ns == 0 {
+        return "0s".into();
+    }
+    if ns % NS_PER_S != 0 {
+        return format!("{}s", format_seconds(ns));
+    }
+    let mut s = ns / NS_PER_S;
+    let mut out = String::new();
+    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+        if s >= size {
+            out.push_str(&format!("{}{unit}", s / size));
+            s %= size;
+        }
+    }
+    out
+}
+
+/// Seconds as f64, for reports only (never for ordering).
+pub fn as_secs_f64(ns: Nanos) -> f64 {
+    ns as f64 / NS_PER_S as f64
+}
+
+/// Seconds (f64, from a distribution) to nanoseconds, rounded, saturating.
+pub fn from_secs_f64(s: f64) -> Nanos {
+    if !(s > 0.0) {
+        return 0;
+    }
+    let ns = (s * NS_PER_S as f64).round();
+    if ns >= u64::MAX as f64 {
+        u64::MAX
+    } else {
+        ns as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_units_and_decimals_exactly() {
+        assert_eq!(parse("30s"), Ok(30 * NS_PER_S));
+        assert_eq!(parse("250ms"), Ok(250_000_000));
+        assert_eq!(parse("2m"), Ok(120 * NS_PER_S));
+        assert_eq!(parse("4d"), Ok(4 * 86_400 * NS_PER_S));
+        assert_eq!(parse("1.5s"), Ok(1_500_000_000));
+        assert_eq!(parse("1h30m"), Ok(5_400 * NS_PER_S));
+        assert_eq!(parse("1h 30m"), Ok(5_400 * NS_PER_S));
+        assert_eq!(parse("0.000000001s"), Ok(1));
+        assert_eq!(parse("0s"), Ok(0));
+    }
+
+    #[test]
+    fn rejects_bad_durations() {
+        for bad in ["", "-1s", "30", "s", "30x", "1.2.3s", "0.5ns", "99999999999999999999d", "1..s"] {
+            assert!(parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+        assert!(parse("-5s").unwrap_err().contains("negative"));
+    }
+
+    #[test]
+    fn formats_seconds_exactly() {
+        assert_eq!(format_seconds(30 * NS_PER_S), "30");
+        assert_eq!(format_seconds(30 * NS_PER_S + 500_000_000), "30.5");
+        assert_eq!(format_seconds(1), "0.000000001");
+        assert_eq!(format_human(5_400 * NS_PER_S), "1h30m");
+        assert_eq!(format_human(250_000_000), "0.25s");
+    }
+}

@@ -1,0 +1,44 @@
+//! dupsim: a deterministic discrete-event simulator of duplicate message
+//! processing in message queues.
+//!
+//! A scenario file (`config.rs`) resolves to a [`scenario::Scenario`]; the
+//! event loop (`sim.rs`, `engine.rs`) runs the producer (`producer.rs`), the
+//! broker (`broker/`), workers (`worker.rs`), dependencies, the network and
+//! the idempotency store, and records into `metrics.rs`; `summary.rs` reports.
+//! `sweep.rs` runs grids of scenarios in parallel, `check.rs` evaluates a
+//! scenario's `[expect]`, `report/` draws charts. See ARCHITECTURE.md.
+
+pub mod broker;
+pub mod cli;
+pub mod config;
+pub mod dependency;
+pub mod dist;
+pub mod duration;
+pub mod engine;
+pub mod error;
+pub mod idempotency;
+pub mod metrics;
+pub mod network;
+pub mod output;
+pub mod producer;
+pub mod report;
+pub mod rng;
+pub mod scenario;
+pub mod sim;
+pub mod summary;
+pub mod trace;
+pub mod worker;
+
+pub use config::{Override, Source};
+pub use error::{Error, InputError};
+pub use scenario::Scenario;
+pub use sim::{run, RunOptions};
+pub use summary::Summary;
+
+/// Load, resolve and run a scenario file without a trace: the shortest path
+/// from a file to a summary (used by tests and sweeps).
+pub fn run_file(path: &std::path::Path, overrides: &[Override], seed: Option<u64>) -> Result<Summary, Error> {
+    let source = Source::load(path)?;
+    let scenario = source.resolve(overrides, seed)?;
+    Ok(run(&scenario, RunOptions::default())?.0)
+}

@@ -1,0 +1,5 @@
+//! The `dupsim` binary: parse flags, run one command, exit with its code.
+
+fn main() {
+    std::process::exit(dupsim::cli::main());
+}

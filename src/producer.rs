@@ -1,0 +1,205 @@
+//! The producer: arrivals (constant, Poisson or scripted), sends over the
+//! network, and retries of sends whose request or response was lost. A retry
+//! after a lost response makes a producer duplicate: a second message with a
+//! new id and the same logical key.
+
+use crate::duration::{from_secs_f64, Nanos};
+use crate::rng::{unit, Stream};
+use crate::scenario::{ApiKind, Arrival, Scenario};
+use crate::sim::{Event, World};
+
+/// A send in progress (only while the network makes it asynchronous).
+#[derive(Debug, Clone, Copy, Default)]
+struct Pending {
+    key: u64,
+    first_send_ns: Nanos,
+    call_start_ns: Nanos,
+    retries: u32,
+    accepted: bool,
+    response_lost: bool,
+    down_ns: Nanos,
+}
+
+pub struct Producer {
+    arrival: Arrival,
+    limit: Option<u64>,
+    until_ns: Option<Nanos>,
+    max_retries: u32,
+    delay_ns: Nanos,
+    payload_chunks: u64,
+    produced: u64,
+    done: bool,
+    rng: Stream,
+    pending: Vec<Pending>,
+    free: Vec<u32>,
+    in_use: usize,
+}
+
+impl Producer {
+    pub fn new(s: &Scenario, rng: Stream) -> Producer {
+        let limit = match &s.producer.arrival {
+            Arrival::Scripted { at_ns } => Some(s.run.messages.map_or(at_ns.len() as u64, |m| m.min(at_ns.len() as u64))),
+            _ => s.run.messages,
+        };
+        Producer {
+            arrival: s.producer.arrival.clone(),
+            limit,
+            until_ns: s.run.duration_ns,
+            max_retries: s.producer.max_send_retries,
+            delay_ns: s.producer.delay_ns,
+            payload_chunks: s.producer.payload_bytes.div_ceil(64 * 1024).max(1),
+            produced: 0,
+            done: false,
+            rng,
+            pending: Vec::new(),
+            free: Vec::new(),
+            in_use: 0,
+        }
+    }
+
+    pub fn done(&self) -> bool {
+        self.done
+    }
+
+    /// Sends still waiting for an answer.
+    pub fn pending(&self) -> usize {
+        self.in_use
+    }
+
+    pub fn produced(&self) -> u64 {
+        self.produced
+    }
+
+    /// Requests billed per send.
+    pub fn payload_chunks(&self) -> u64 {
+        self.payload_chunks
+    }
+
+    /// Time of the arrival after the `produced`-th, if any.
+    fn next_arrival(&mut self, now: Nanos) -> Option<Nanos> {
+        if self.limit.is_some_and(|l| self.produced >= l) {
+            return None;
+        }
+        let t = match &self.arrival {
+            Arrival::Constant { interval_ns } => now + interval_ns,
+            Arrival::Poisson { rate_per_s } => now + from_secs_f64(-(1.0 - unit(&mut self.rng)).ln() / rate_per_s),
+            Arrival::Scripted { at_ns } => *at_ns.get(self.produced as usize)?,
+        };
+        match self.until_ns {
+            Some(until) if t >= until => None,
+            _ => Some(t),
+        }
+    }
+
+    fn first_arrival(&self) -> Nanos {
+        match &self.arrival {
+            Arrival::Scripted { at_ns } => at_ns[0],
+            _ => 0,
+        }
+    }
+
+    fn alloc(&mut self, p: Pending) -> u32 {
+        self.in_use += 1;
+        match self.free.pop() {
+            Some(i) => {
+                self.pending[i as usize] = p;
+                i
+            }
+            None => {
+                self.pending.push(p);
+                (self.pending.len() - 1) as u32
+            }
+        }
+    }
+
+    pub fn release(&mut self, p: u32) {
+        self.in_use -= 1;
+        self.free.push(p);
+    }
+}
+
+impl World {
+    pub(crate) fn on_produce(&mut self) {
+        let now = self.now();
+        if self.producer.produced == 0 && now < self.producer.first_arrival() {
+            self.ev.at(self.producer.first_arrival(), Event::Produce);
+            return;
+        }
+        let key = self.producer.produced;
+        self.producer.produced += 1;
+        let p = Pending { key, first_send_ns: now, ..Pending::default() };
+        self.send_attempt(p, None);
+        match self.producer.next_arrival(now) {
+            Some(t) => self.ev.at(t, Event::Produce),
+            None => self.producer.done = true,
+        }
+    }
+
+    /// One SendMessage call; `slot` is the pending entry of a retry.
+    fn send_attempt(&mut self, mut p: Pending, slot: Option<u32>) {
+        let call = self.net.call(ApiKind::Send);
+        let now = self.now();
+        p.call_start_ns = now;
+        p.response_lost = call.response_lost;
+        p.down_ns = call.down_ns;
+        let synchronous = !call.request_lost && call.up_ns == 0 && !call.response_lost && call.down_ns == 0;
+        if synchronous && slot.is_none() {
+            self.accept_send(&mut p);
+            return;
+        }
+        let i = match slot {
+            Some(i) => {
+                self.producer.pending[i as usize] = p;
+                i
+            }
+            None => self.producer.alloc(p),
+        };
+        if call.request_lost {
+            self.ev.after(self.net.timeout_ns(), Event::SendLost { p: i });
+        } else if call.up_ns == 0 {
+            self.on_send_at_broker(i);
+        } else {
+            self.ev.after(call.up_ns, Event::SendAtBroker { p: i });
+        }
+    }
+
+    fn accept_send(&mut self, p: &mut Pending) {
+        self.obs.m.api.send += 1;
+        self.obs.m.api.billed += self.producer.payload_chunks;
+        if p.accepted {
+            self.obs.m.producer_duplicates += 1;
+        } else {
+            p.accepted = true;
+            self.obs.m.logical_sent += 1;
+        }
+        self.sqs.send(&mut self.ev, &mut self.obs, p.key, p.first_send_ns, self.producer.delay_ns);
+    }
+
+    pub(crate) fn on_send_at_broker(&mut self, i: u32) {
+        let mut p = self.producer.pending[i as usize];
+        self.accept_send(&mut p);
+        self.producer.pending[i as usize] = p;
+        let now = self.now();
+        if p.response_lost {
+            let at = (p.call_start_ns + self.net.timeout_ns()).max(now);
+            self.ev.at(at, Event::SendLost { p: i });
+        } else if p.down_ns == 0 {
+            self.producer.release(i);
+        } else {
+            self.ev.after(p.down_ns, Event::SendAck { p: i });
+        }
+    }
+
+    pub(crate) fn on_send_lost(&mut self, i: u32) {
+        let mut p = self.producer.pending[i as usize];
+        if p.retries >= self.producer.max_retries {
+            if !p.accepted {
+                self.obs.m.send_gave_up += 1;
+            }
+            self.producer.release(i);
+            return;
+        }
+        p.retries += 1;
+        self.send_attempt(p, Some(i));
+    }
+}

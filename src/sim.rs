@@ -1,0 +1,240 @@
+//! The simulated world and its event loop.
+//!
+//! [`World`] owns every component: the producer (`producer.rs`), the broker
+//! (`broker/sqs.rs`), the workers (`worker.rs`), dependencies, the network,
+//! the idempotency store and the metrics. The loop pops the earliest
+//! [`Event`] and dispatches it on a closed enum; no callbacks, no I/O other
+//! than the optional trace writer, no clock reads.
+
+use crate::broker::sqs::Sqs;
+use crate::broker::Handle;
+use crate::dependency::DependencyState;
+use crate::duration::Nanos;
+use crate::engine::Events;
+use crate::error::Error;
+use crate::idempotency::Store;
+use crate::metrics::{Metrics, Obs};
+use crate::network::Net;
+use crate::producer::Producer;
+use crate::rng::stream;
+use crate::scenario::{Handler, Scenario};
+use crate::summary::Summary;
+use crate::trace::Trace;
+use crate::worker::{Waiter, Worker};
+use hdrhistogram::Histogram;
+use std::collections::VecDeque;
+
+/// Everything that can happen. Small and `Copy`: it lives in the heap.
+#[derive(Debug, Clone, Copy)]
+pub enum Event {
+    /// The producer's next arrival.
+    Produce,
+    /// A send request reaches the broker.
+    SendAtBroker { p: u32 },
+    /// The producer learns its send was lost (request or response).
+    SendLost { p: u32 },
+    /// The producer gets the send response.
+    SendAck { p: u32 },
+    DelayEnd { id: u64 },
+    VisibilityEnd { id: u64, gen: u32 },
+    RetentionCheck,
+    WorkerStart { w: u32 },
+    /// A worker starts a receive call (after a backoff or a failed call).
+    Poll { w: u32, gen: u32 },
+    ReceiveAtBroker { w: u32, gen: u32 },
+    /// A long poll's wait ran out.
+    PollExpire { w: u32, gen: u32 },
+    /// The receive response (batch in the worker's inbox) arrives.
+    ReceiveDone { w: u32, gen: u32 },
+    /// The idempotency check of a slot's attempt is answered.
+    StoreDone { w: u32, slot: u32, gen: u32 },
+    StepDone { w: u32, slot: u32, gen: u32 },
+    Heartbeat { w: u32, slot: u32, gen: u32 },
+    DeleteAtBroker { w: u32, h: Handle },
+    ChangeVisibilityAtBroker { w: u32, h: Handle, t_ns: Nanos, heartbeat: bool },
+    /// A slot's last call has completed: it takes new work.
+    SlotFree { w: u32, slot: u32, gen: u32 },
+    Crash { w: u32, life: u32 },
+    ScriptedCrash { w: u32 },
+    Restart { w: u32 },
+    Redrive,
+}
+
+/// Why the loop stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// Every message reached a final state and no work is left.
+    Drained,
+    /// `run.max_sim_time` was reached.
+    TimeLimit,
+}
+
+/// Options of one run that are not part of the scenario.
+#[derive(Default)]
+pub struct RunOptions {
+    pub trace: Option<Trace>,
+}
+
+pub struct World {
+    pub(crate) ev: Events<Event>,
+    pub(crate) obs: Obs,
+    pub(crate) sqs: Sqs,
+    pub(crate) net: Net,
+    pub(crate) producer: Producer,
+    pub(crate) workers: Vec<Worker>,
+    pub(crate) groups: Vec<crate::scenario::WorkerGroup>,
+    /// Processing times observed per worker group (adaptive heartbeats).
+    pub(crate) observed: Vec<Histogram<u64>>,
+    pub(crate) handler: Handler,
+    pub(crate) deps: Vec<DependencyState>,
+    pub(crate) store: Store,
+    pub(crate) waiters: VecDeque<Waiter>,
+    pub(crate) busy_slots: u64,
+    pub(crate) redrives_left: usize,
+    pub(crate) seed: u64,
+    events: u64,
+}
+
+impl World {
+    pub fn new(s: &Scenario, opts: RunOptions) -> World {
+        let seed = s.seed;
+        let workers = Worker::build_all(s, seed);
+        let mut w = World {
+            ev: Events::default(),
+            obs: Obs { m: Metrics::new(s.run.bucket_ns), trace: opts.trace },
+            sqs: Sqs::new(s.queue.clone(), stream(seed, "broker")),
+            net: Net::new(s.network.clone(), stream(seed, "network")),
+            producer: Producer::new(s, stream(seed, "producer")),
+            workers,
+            groups: s.workers.clone(),
+            observed: s.workers.iter().map(|_| Histogram::new_with_bounds(1, 1 << 50, 2).expect("bounds")).collect(),
+            handler: s.handler.clone(),
+            deps: s
+                .dependencies
+                .iter()
+                .map(|d| DependencyState::new(d.clone(), stream(seed, &format!("dependency:{}", d.name))))
+                .collect(),
+            store: Store::new(s.idempotency.clone()),
+            waiters: VecDeque::new(),
+            busy_slots: 0,
+            redrives_left: s.queue.redrive_at_ns.len(),
+            seed,
+            events: 0,
+        };
+        w.ev.at(0, Event::Produce);
+        for (i, worker) in w.workers.iter().enumerate() {
+            let g = &s.workers[worker.group];
+            w.ev.at(g.start_at_ns, Event::WorkerStart { w: i as u32 });
+            for &t in &g.crash.at_ns {
+                w.ev.at(t, Event::ScriptedCrash { w: i as u32 });
+            }
+        }
+        for &t in &s.queue.redrive_at_ns {
+            w.ev.at(t, Event::Redrive);
+        }
+        w
+    }
+
+    /// Run to the end and summarise. `limits` come from the scenario.
+    pub fn run(mut self, s: &Scenario) -> Result<(Summary, Option<Trace>), Error> {
+        let started = std::time::Instant::now();
+        let stop = loop {
+            if self.finished() {
+                break StopReason::Drained;
+            }
+            match self.ev.peek_time() {
+                None => break StopReason::Drained,
+                Some(t) if t > s.run.max_sim_time_ns => {
+                    self.ev.advance_to(s.run.max_sim_time_ns);
+                    break StopReason::TimeLimit;
+                }
+                Some(_) => {}
+            }
+            let Some(event) = self.ev.pop() else { break StopReason::Drained };
+            self.events += 1;
+            self.dispatch(event);
+            self.serve_waiters();
+            if self.events >= s.run.max_events {
+                return Err(self.limit(format!(
+                    "run.max_events = {} reached at t = {}s; raise it with --set run.max_events=N",
+                    s.run.max_events,
+                    crate::duration::format_seconds(self.ev.now())
+                )));
+            }
+            if self.sqs.live() > s.run.max_live_messages {
+                return Err(self.limit(format!(
+                    "run.max_live_messages = {} exceeded at t = {}s (the queue is growing without bound: add workers or lower the rate)",
+                    s.run.max_live_messages,
+                    crate::duration::format_seconds(self.ev.now())
+                )));
+            }
+        };
+        if cfg!(debug_assertions) {
+            self.sqs.check_invariants();
+        }
+        let wall = started.elapsed();
+        let summary = Summary::build(s, &self, stop, wall)?;
+        Ok((summary, self.obs.trace.take()))
+    }
+
+    fn limit(&mut self, message: String) -> Error {
+        if let Some(t) = self.obs.trace.take() {
+            let _ = t.finish();
+        }
+        Error::Limit(message)
+    }
+
+    /// Nothing more can happen to any message.
+    fn finished(&self) -> bool {
+        self.producer.done()
+            && self.producer.pending() == 0
+            && self.sqs.live() == 0
+            && self.busy_slots == 0
+            && self.redrives_left == 0
+    }
+
+    pub(crate) fn now(&self) -> Nanos {
+        self.ev.now()
+    }
+
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    fn dispatch(&mut self, event: Event) {
+        match event {
+            Event::Produce => self.on_produce(),
+            Event::SendAtBroker { p } => self.on_send_at_broker(p),
+            Event::SendLost { p } => self.on_send_lost(p),
+            Event::SendAck { p } => self.producer.release(p),
+            Event::DelayEnd { id } => self.sqs.on_delay_end(&self.ev, &mut self.obs, id),
+            Event::VisibilityEnd { id, gen } => self.sqs.on_visibility_end(&self.ev, &mut self.obs, id, gen),
+            Event::RetentionCheck => self.sqs.on_retention_check(&mut self.ev, &mut self.obs),
+            Event::WorkerStart { w } => self.on_worker_start(w),
+            Event::Poll { w, gen } => self.on_poll_timer(w, gen),
+            Event::ReceiveAtBroker { w, gen } => self.on_receive_at_broker(w, gen),
+            Event::PollExpire { w, gen } => self.on_poll_expire(w, gen),
+            Event::ReceiveDone { w, gen } => self.on_receive_done(w, gen),
+            Event::StoreDone { w, slot, gen } => self.on_store_done(w, slot, gen),
+            Event::StepDone { w, slot, gen } => self.on_step_done(w, slot, gen),
+            Event::Heartbeat { w, slot, gen } => self.on_heartbeat(w, slot, gen),
+            Event::DeleteAtBroker { w, h } => self.delete_at_broker(w, h),
+            Event::ChangeVisibilityAtBroker { w, h, t_ns, heartbeat } => {
+                self.change_visibility_at_broker(w, h, t_ns, heartbeat)
+            }
+            Event::SlotFree { w, slot, gen } => self.on_slot_free(w, slot, gen),
+            Event::Crash { w, life } => self.on_crash(w, Some(life)),
+            Event::ScriptedCrash { w } => self.on_crash(w, None),
+            Event::Restart { w } => self.on_restart(w),
+            Event::Redrive => {
+                self.redrives_left -= 1;
+                self.sqs.redrive(&mut self.ev, &mut self.obs);
+            }
+        }
+    }
+}
+
+/// Run a scenario: the one entry point of the simulator core.
+pub fn run(s: &Scenario, opts: RunOptions) -> Result<(Summary, Option<Trace>), Error> {
+    World::new(s, opts).run(s)
+}

@@ -1,0 +1,334 @@
+//! The run summary: the numbers of SEMANTICS.md section 6 under the keys of
+//! INTERFACE.md, as JSON (`--json`) or as readable text. Building it checks
+//! conservation: final states must sum to `sent`.
+
+use crate::duration::{as_secs_f64, Nanos};
+use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::scenario::{Scenario, Strategy};
+use crate::sim::{StopReason, World};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::fmt::Write as _;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Causes {
+    pub concurrent: u64,
+    pub after_failure: u64,
+    pub after_crash: u64,
+    pub after_success: u64,
+    pub broker: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Final {
+    pub deleted: u64,
+    pub dlq: u64,
+    pub expired: u64,
+    pub lost: u64,
+    pub in_flight: u64,
+    pub visible: u64,
+}
+
+impl Final {
+    pub fn total(&self) -> u64 {
+        self.deleted + self.dlq + self.expired + self.lost + self.in_flight + self.visible
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Percentiles {
+    pub count: u64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+impl Percentiles {
+    pub fn of(h: &Histogram<u64>) -> Percentiles {
+        if h.is_empty() {
+            return Percentiles { count: 0, p50: 0.0, p90: 0.0, p99: 0.0, p999: 0.0, max: 0.0 };
+        }
+        // The middle of the quantile's bucket: within 0.05% of the true value.
+        let q = |q: f64| round_s(h.median_equivalent(h.value_at_quantile(q)));
+        Percentiles { count: h.len(), p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999), max: q(1.0) }
+    }
+}
+
+/// Seconds, rounded to the microsecond (histograms keep 3 significant digits).
+fn round_s(ns: Nanos) -> f64 {
+    (as_secs_f64(ns) * 1e6).round() / 1e6
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiCalls {
+    pub send: u64,
+    pub receive: u64,
+    pub empty_receive: u64,
+    pub delete: u64,
+    pub change_visibility: u64,
+    pub billed_requests: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Breaches {
+    pub unprotected: u64,
+    pub race: u64,
+    pub claim_expired: u64,
+    pub key_expired: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IdempotencySummary {
+    pub strategy: &'static str,
+    /// Duplicate attempts the store stopped before their effect.
+    pub suppressed: u64,
+    /// claim_first attempts turned away while another held the claim.
+    pub rejected_in_progress: u64,
+    /// Duplicate effects that got through, by reason.
+    pub duplicates_through: Breaches,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DlqDeliveries {
+    pub min: u32,
+    pub max: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TimeSeries {
+    pub bucket_s: f64,
+    pub sent: Vec<u64>,
+    pub effects: Vec<u64>,
+    pub duplicate_effects: Vec<u64>,
+    pub redeliveries: Vec<u64>,
+    pub premature_expiries: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Perf {
+    pub wall_s: f64,
+    pub events_per_s: f64,
+    pub peak_rss_bytes: u64,
+}
+
+/// The run summary. Field order is the JSON key order.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub scenario: String,
+    pub seed: u64,
+    pub sim_time_s: f64,
+    pub events: u64,
+    pub sent: u64,
+    pub deliveries: u64,
+    pub redeliveries: u64,
+    pub causes: Causes,
+    pub effects: u64,
+    pub duplicate_effects: u64,
+    pub duplicate_rate: f64,
+    #[serde(rename = "final")]
+    pub final_states: Final,
+    pub retry_latency_s: Percentiles,
+    pub e2e_latency_s: Percentiles,
+    pub api_calls: ApiCalls,
+    pub cost_usd: f64,
+    pub stop_reason: &'static str,
+    /// Distinct logical keys accepted (the denominator of duplicate_rate).
+    pub logical_sent: u64,
+    pub producer_duplicates: u64,
+    pub send_gave_up: u64,
+    /// Leases that ran out while the holder was still processing.
+    pub premature_expiries: u64,
+    pub failures: u64,
+    pub crashes: u64,
+    pub heartbeats: u64,
+    pub over_limit: u64,
+    /// Deliveries each DLQ'd message had (min and max), if any.
+    pub dlq_deliveries: Option<DlqDeliveries>,
+    pub processing_s: Percentiles,
+    pub idempotency: IdempotencySummary,
+    pub timeseries: TimeSeries,
+    pub perf: Perf,
+}
+
+impl Summary {
+    pub(crate) fn build(s: &Scenario, w: &World, stop: StopReason, wall: std::time::Duration) -> Result<Summary, Error> {
+        let m: &Metrics = &w.obs.m;
+        let final_states = Final {
+            deleted: m.deleted,
+            dlq: m.dlq,
+            expired: m.expired,
+            lost: m.lost,
+            in_flight: w.sqs.in_flight(),
+            visible: w.sqs.visible_or_delayed(),
+        };
+        if final_states.total() != m.sent {
+            return Err(Error::Bug(format!(
+                "conservation violated: final states sum to {} but {} messages were sent ({final_states:?})",
+                final_states.total(),
+                m.sent
+            )));
+        }
+        if stop == StopReason::Drained && final_states.in_flight + final_states.visible > 0 {
+            return Err(Error::Bug("run drained with messages still in the queue".into()));
+        }
+        let events = w.events();
+        let wall_s = wall.as_secs_f64();
+        Ok(Summary {
+            scenario: s.name.clone(),
+            seed: s.seed,
+            sim_time_s: as_secs_f64(w.now()),
+            events,
+            sent: m.sent,
+            deliveries: m.deliveries,
+            redeliveries: m.redeliveries(),
+            causes: Causes {
+                concurrent: m.causes[0],
+                after_failure: m.causes[1],
+                after_crash: m.causes[2],
+                after_success: m.causes[3],
+                broker: m.causes[4],
+            },
+            effects: m.effects,
+            duplicate_effects: m.duplicate_effects,
+            duplicate_rate: if m.logical_sent == 0 { 0.0 } else { m.duplicate_effects as f64 / m.logical_sent as f64 },
+            final_states,
+            retry_latency_s: Percentiles::of(&m.retry_latency),
+            e2e_latency_s: Percentiles::of(&m.e2e_latency),
+            api_calls: ApiCalls {
+                send: m.api.send,
+                receive: m.api.receive,
+                empty_receive: m.api.empty_receive,
+                delete: m.api.delete,
+                change_visibility: m.api.change_visibility,
+                billed_requests: m.api.billed,
+            },
+            cost_usd: m.api.billed as f64 * s.queue.price_per_million_usd / 1e6,
+            stop_reason: match stop {
+                StopReason::Drained => "drained",
+                StopReason::TimeLimit => "time_limit",
+            },
+            logical_sent: m.logical_sent,
+            producer_duplicates: m.producer_duplicates,
+            send_gave_up: m.send_gave_up,
+            premature_expiries: m.premature_expiries,
+            failures: m.failures,
+            crashes: m.crashes,
+            heartbeats: m.heartbeats,
+            over_limit: m.over_limit,
+            dlq_deliveries: m.dlq_deliveries.map(|(min, max)| DlqDeliveries { min, max }),
+            processing_s: Percentiles::of(&m.processing),
+            idempotency: IdempotencySummary {
+                strategy: match s.idempotency.strategy {
+                    Strategy::None => "none",
+                    Strategy::CheckThenMark => "check_then_mark",
+                    Strategy::ClaimFirst => "claim_first",
+                    Strategy::Atomic => "atomic",
+                },
+                suppressed: m.idempotency.suppressed,
+                rejected_in_progress: m.idempotency.rejected_in_progress,
+                duplicates_through: Breaches {
+                    unprotected: m.idempotency.breaches[0],
+                    race: m.idempotency.breaches[1],
+                    claim_expired: m.idempotency.breaches[2],
+                    key_expired: m.idempotency.breaches[3],
+                },
+            },
+            timeseries: TimeSeries {
+                bucket_s: as_secs_f64(m.bucket_ns()),
+                sent: m.series.iter().map(|b| b.sent).collect(),
+                effects: m.series.iter().map(|b| b.effects).collect(),
+                duplicate_effects: m.series.iter().map(|b| b.duplicate_effects).collect(),
+                redeliveries: m.series.iter().map(|b| b.redeliveries).collect(),
+                premature_expiries: m.series.iter().map(|b| b.premature_expiries).collect(),
+            },
+            perf: Perf {
+                wall_s,
+                events_per_s: if wall_s > 0.0 { events as f64 / wall_s } else { 0.0 },
+                peak_rss_bytes: peak_rss_bytes(),
+            },
+        })
+    }
+
+    /// The summary as a JSON value (all keys, `perf` included).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("summary serialises")
+    }
+
+    /// The readable summary a person looks at first.
+    pub fn to_text(&self) -> String {
+        let mut o = String::new();
+        let pct = |x: f64| format!("{:.4}%", x * 100.0);
+        let lat = |p: &Percentiles| {
+            if p.count == 0 {
+                "none".to_string()
+            } else {
+                format!("p50 {}s  p90 {}s  p99 {}s  max {}s  (n={})", p.p50, p.p90, p.p99, p.max, p.count)
+            }
+        };
+        let c = &self.causes;
+        let f = &self.final_states;
+        let _ = writeln!(o, "scenario {}  seed {}  simulated {:.3}s  {} events ({})", self.scenario, self.seed, self.sim_time_s, self.events, self.stop_reason);
+        let _ = writeln!(o, "duplicate effects  {} of {} messages ({})", self.duplicate_effects, self.logical_sent, pct(self.duplicate_rate));
+        let _ = writeln!(o, "effects            {}", self.effects);
+        let _ = writeln!(o, "deliveries         {}  redeliveries {}", self.deliveries, self.redeliveries);
+        let _ = writeln!(
+            o,
+            "  by cause         concurrent {}  after_failure {}  after_crash {}  after_success {}  broker {}",
+            c.concurrent, c.after_failure, c.after_crash, c.after_success, c.broker
+        );
+        let _ = writeln!(o, "premature expiries {}  (lease ran out while the holder was still processing)", self.premature_expiries);
+        let _ = writeln!(
+            o,
+            "final              deleted {}  dlq {}  expired {}  lost {}  in_flight {}  visible {}",
+            f.deleted, f.dlq, f.expired, f.lost, f.in_flight, f.visible
+        );
+        if let Some(d) = &self.dlq_deliveries {
+            let _ = writeln!(o, "  dlq after        {}..={} deliveries each", d.min, d.max);
+        }
+        let _ = writeln!(o, "retry latency      {}", lat(&self.retry_latency_s));
+        let _ = writeln!(o, "e2e latency        {}", lat(&self.e2e_latency_s));
+        let _ = writeln!(o, "processing         {}", lat(&self.processing_s));
+        if self.idempotency.strategy != "none" {
+            let b = &self.idempotency.duplicates_through;
+            let _ = writeln!(
+                o,
+                "idempotency        {}: suppressed {}  rejected in progress {}  got through: race {} claim_expired {} key_expired {}",
+                self.idempotency.strategy, self.idempotency.suppressed, self.idempotency.rejected_in_progress, b.race, b.claim_expired, b.key_expired
+            );
+        }
+        if self.producer_duplicates + self.send_gave_up > 0 {
+            let _ = writeln!(o, "producer           duplicates {}  gave up {}", self.producer_duplicates, self.send_gave_up);
+        }
+        let a = &self.api_calls;
+        let _ = writeln!(
+            o,
+            "api calls          send {}  receive {} (empty {})  delete {}  change_visibility {}",
+            a.send, a.receive, a.empty_receive, a.delete, a.change_visibility
+        );
+        let _ = writeln!(o, "cost               ${:.6}  ({} billed requests)", self.cost_usd, a.billed_requests);
+        let _ = writeln!(
+            o,
+            "perf               {:.3}s wall  {:.0} events/s  peak RSS {:.1} MiB",
+            self.perf.wall_s,
+            self.perf.events_per_s,
+            self.perf.peak_rss_bytes as f64 / (1 << 20) as f64
+        );
+        o
+    }
+}
+
+/// Peak resident set size of this process (VmHWM), 0 where unknown.
+pub fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
