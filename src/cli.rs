@@ -47,6 +47,30 @@ enum Command {
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
     },
+    /// Run the scenario over the grid of its [sweep] table and write a report.
+    Sweep {
+        scenario: PathBuf,
+        /// Worker threads (default: all cores); the output does not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Output directory (default reports/<scenario name>/).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Run only shard K of N (points with index % N == K-1); join with `merge`.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
+        /// Override a scenario value at every point, e.g. run.messages=2000.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+    },
+    /// Join the outputs of the shards of one sweep and write its report.
+    Merge {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Output directory (default: the first DIR).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// Parse the process arguments, run, and return the exit code.
@@ -81,6 +105,10 @@ fn dispatch(command: Command) -> Result<i32, Error> {
             }
             Ok(0)
         }
+        Command::Sweep { scenario, threads, out, shard, set } => {
+            crate::sweep::cmd_sweep(&scenario, &parse_overrides(&set)?, threads, out.as_deref(), shard.as_deref())
+        }
+        Command::Merge { dirs, out } => crate::sweep::cmd_merge(&dirs, out.as_deref()),
     }
 }
 

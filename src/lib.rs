@@ -26,6 +26,7 @@ pub mod rng;
 pub mod scenario;
 pub mod sim;
 pub mod summary;
+pub mod sweep;
 pub mod trace;
 pub mod worker;
 
