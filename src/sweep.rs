@@ -16,7 +16,8 @@
 //!   written in grid order, so the output is byte-identical for any thread
 //!   count. The first failing run stops the sweep (runs not yet started are
 //!   skipped) with a message naming the point's values.
-//! - Resume: each finished run is written at once, atomically, to
+//! - Resume: each finished run is written at once (temporary file, then
+//!   rename; not fsynced, a damaged file is just run again) to
 //!   `<out>/.partial/p<point>-r<rep>.json` (the summary without `perf`, with
 //!   the scenario hash: FNV-1a 64 of the dupsim version, the file text and
 //!   the `--set` overrides). A later sweep of the same scenario into the same
@@ -228,6 +229,23 @@ fn load_partial(dir: &Path, plan: &Plan, point: usize, rep: u32) -> Option<Value
     parse_partial(&text, plan, point, rep)
 }
 
+/// Write a partial file: temporary name, then rename, so no reader ever
+/// sees half a file. Not fsynced (a sync per run costs more than the run):
+/// after a power loss a partial file may be empty or missing, and is then
+/// simply run again.
+fn write_partial(path: &Path, text: &str) -> Result<(), Error> {
+    let tmp = crate::output::temp_path(path);
+    let result = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|_| std::fs::write(&tmp, text))
+        .and_then(|_| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(|e| io_error(path, e))
+}
+
 /// Write the manifest (scenario text and overrides) that `merge` reads.
 fn write_manifest(plan: &Plan, out: &Path) -> Result<(), Error> {
     let doc = json!({
@@ -264,8 +282,7 @@ fn run_job(plan: &Plan, out: &Path, job: Job) -> Result<Value, Error> {
         map.shift_remove("perf");
     }
     let text = partial_text(plan, job.point, job.rep, value);
-    let path = partial_path(out, job.point, job.rep);
-    write_atomic(&path, text.as_bytes()).map_err(|e| io_error(&path, e))?;
+    write_partial(&partial_path(out, job.point, job.rep), &text)?;
     parse_partial(&text, plan, job.point, job.rep).ok_or_else(|| Error::Bug("partial file does not read back".into()))
 }
 
@@ -492,9 +509,8 @@ pub fn merge(dirs: &[PathBuf], out: Option<&Path>) -> Result<SweepOutcome, Error
 fn copy_partials(plan: &Plan, summaries: &[Value], out: &Path) -> Result<(), Error> {
     for (job, summary) in all_jobs(plan).zip(summaries) {
         if load_partial(out, plan, job.point, job.rep).is_none() {
-            let path = partial_path(out, job.point, job.rep);
             let text = partial_text(plan, job.point, job.rep, summary.clone());
-            write_atomic(&path, text.as_bytes()).map_err(|e| io_error(&path, e))?;
+            write_partial(&partial_path(out, job.point, job.rep), &text)?;
         }
     }
     Ok(())
