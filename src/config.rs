@@ -37,7 +37,9 @@ impl Override {
     pub fn parse(flag: &str) -> Result<Override, InputError> {
         match flag.split_once('=') {
             Some((p, v)) if !p.trim().is_empty() => Ok(Override { path: p.trim().into(), value: v.trim().into() }),
-            _ => Err(InputError::flag(format!("--set {flag}"), "expected path=value, e.g. queue.visibility_timeout=45s")),
+            _ => {
+                Err(InputError::flag(format!("--set {flag}"), "expected path=value, e.g. queue.visibility_timeout=45s"))
+            }
         }
     }
 
@@ -585,15 +587,33 @@ enum RawDist {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 enum RawDistKind {
-    Constant { value: Dur },
-    Sequence { values: Vec<Dur> },
-    Uniform { low: Dur, high: Dur },
-    Exponential { mean: Dur },
-    Lognormal { median: Dur, p99: Dur },
-    Pareto { scale: Dur, shape: f64 },
+    Constant {
+        value: Dur,
+    },
+    Sequence {
+        values: Vec<Dur>,
+    },
+    Uniform {
+        low: Dur,
+        high: Dur,
+    },
+    Exponential {
+        mean: Dur,
+    },
+    Lognormal {
+        median: Dur,
+        p99: Dur,
+    },
+    Pareto {
+        scale: Dur,
+        shape: f64,
+    },
     /// A CSV file (relative to the scenario) whose `column` (default the
     /// first) holds observed latencies in seconds.
-    Empirical { file: String, column: Option<String> },
+    Empirical {
+        file: String,
+        column: Option<String>,
+    },
 }
 
 impl<'de> Deserialize<'de> for RawDist {
@@ -707,7 +727,9 @@ fn resolve(ctx: &Ctx, raw: RawScenario) -> Result<Scenario, InputError> {
     let dependencies: Vec<Dependency> = dependencies;
     for (i, d) in dependencies.iter().enumerate() {
         if dependencies[..i].iter().any(|o| o.name == d.name) {
-            return Err(ctx.err(&format!("dependencies[{i}].name"), format!("dependency `{}` is defined twice", d.name)));
+            return Err(
+                ctx.err(&format!("dependencies[{i}].name"), format!("dependency `{}` is defined twice", d.name))
+            );
         }
     }
     if raw.workers.is_empty() {
@@ -745,7 +767,12 @@ fn resolve_run(ctx: &Ctx, r: &RawRun) -> Result<RunSettings, InputError> {
         max_sim_time_ns: r.max_sim_time.map_or(30 * DAY, |d| d.0),
         max_events: ctx.count("run.max_events", r.max_events, 2_000_000_000, 1, u64::MAX)?,
         max_live_messages: ctx.count("run.max_live_messages", r.max_live_messages, 20_000_000, 1, u64::MAX)?,
-        bucket_ns: ctx.range("run.timeseries_bucket", r.timeseries_bucket.map_or(60 * NS_PER_S, |d| d.0), NS_PER_S, DAY)?,
+        bucket_ns: ctx.range(
+            "run.timeseries_bucket",
+            r.timeseries_bucket.map_or(60 * NS_PER_S, |d| d.0),
+            NS_PER_S,
+            DAY,
+        )?,
     })
 }
 
@@ -784,7 +811,12 @@ fn resolve_producer(ctx: &Ctx, p: &RawProducer) -> Result<Producer, InputError> 
 fn resolve_queue(ctx: &Ctx, q: &RawQueue) -> Result<Queue, InputError> {
     let redrive_at_ns: Vec<Nanos> = q.redrive_at.iter().flatten().map(|d| d.0).collect();
     Ok(Queue {
-        visibility_timeout_ns: ctx.range("queue.visibility_timeout", q.visibility_timeout.map_or(30 * NS_PER_S, |d| d.0), 0, H12)?,
+        visibility_timeout_ns: ctx.range(
+            "queue.visibility_timeout",
+            q.visibility_timeout.map_or(30 * NS_PER_S, |d| d.0),
+            0,
+            H12,
+        )?,
         retention_ns: ctx.range("queue.retention", q.retention.map_or(4 * DAY, |d| d.0), 60 * NS_PER_S, 14 * DAY)?,
         max_receive_count: match q.max_receive_count {
             Some(m) => Some(ctx.count("queue.max_receive_count", Some(u64::from(m)), 0, 1, 1000)? as u32),
@@ -814,12 +846,22 @@ fn resolve_workers(ctx: &Ctx, i: usize, w: &RawWorkers) -> Result<WorkerGroup, I
     let r = w.receive.as_ref();
     let receive = Receive {
         max: ctx.count(&at("receive.max"), r.and_then(|r| r.max).map(u64::from), 10, 1, 10)? as u32,
-        wait_ns: ctx.range(&at("receive.wait"), r.and_then(|r| r.wait).map_or(20 * NS_PER_S, |d| d.0), 0, 20 * NS_PER_S)?,
+        wait_ns: ctx.range(
+            &at("receive.wait"),
+            r.and_then(|r| r.wait).map_or(20 * NS_PER_S, |d| d.0),
+            0,
+            20 * NS_PER_S,
+        )?,
         visibility_timeout_ns: match r.and_then(|r| r.visibility_timeout) {
             Some(d) => Some(ctx.range(&at("receive.visibility_timeout"), d.0, 0, H12)?),
             None => None,
         },
-        idle_backoff_ns: ctx.range(&at("receive.idle_backoff"), r.and_then(|r| r.idle_backoff).map_or(NS_PER_S, |d| d.0), 1, DAY)?,
+        idle_backoff_ns: ctx.range(
+            &at("receive.idle_backoff"),
+            r.and_then(|r| r.idle_backoff).map_or(NS_PER_S, |d| d.0),
+            1,
+            DAY,
+        )?,
     };
     let crash = w.crash.as_ref();
     let mut crash_at: Vec<Nanos> = crash.and_then(|c| c.at.as_ref()).into_iter().flatten().map(|d| d.0).collect();
@@ -861,9 +903,8 @@ fn resolve_heartbeat(ctx: &Ctx, i: usize, h: Option<&RawHeartbeat>) -> Result<He
         (None, Some(_)) => RawHeartbeatKind::Fixed,
         (None, None) => RawHeartbeatKind::None,
     };
-    let need_interval = || {
-        interval.ok_or_else(|| ctx.err(&at("interval"), "a heartbeat needs an interval (a duration, or \"off\")"))
-    };
+    let need_interval =
+        || interval.ok_or_else(|| ctx.err(&at("interval"), "a heartbeat needs an interval (a duration, or \"off\")"));
     match kind {
         RawHeartbeatKind::None => Ok(Heartbeat::None),
         RawHeartbeatKind::Fixed => {
@@ -946,7 +987,8 @@ fn resolve_dependency(ctx: &Ctx, i: usize, d: &RawDependency) -> Result<Dependen
         let p = at(&format!("brownouts[{j}]"));
         brownouts.push(Brownout {
             window: window(p.clone(), b.from, b.to)?,
-            latency_multiplier: ctx.positive(&format!("{p}.latency_multiplier"), b.latency_multiplier.unwrap_or(1.0))?,
+            latency_multiplier: ctx
+                .positive(&format!("{p}.latency_multiplier"), b.latency_multiplier.unwrap_or(1.0))?,
             error_probability: ctx.prob(&format!("{p}.error_probability"), b.error_probability, 0.0)?,
         });
     }
@@ -1054,12 +1096,15 @@ fn resolve_dist(ctx: &Ctx, path: &str, d: &RawDist) -> Result<Dist, InputError> 
             if scale.0 == 0 {
                 return Err(ctx.err(&format!("{path}.scale"), "the scale must be positive"));
             }
-            Dist::Pareto { scale_s: duration::as_secs_f64(scale.0), shape: ctx.positive(&format!("{path}.shape"), *shape)? }
+            Dist::Pareto {
+                scale_s: duration::as_secs_f64(scale.0),
+                shape: ctx.positive(&format!("{path}.shape"), *shape)?,
+            }
         }
         RawDistKind::Empirical { file, column } => {
             let base = ctx.source.path.parent().unwrap_or(Path::new("."));
-            let sorted = read_empirical(&base.join(file), column.as_deref())
-                .map_err(|m| ctx.err(&format!("{path}.file"), m))?;
+            let sorted =
+                read_empirical(&base.join(file), column.as_deref()).map_err(|m| ctx.err(&format!("{path}.file"), m))?;
             Dist::Empirical { sorted }
         }
     })
@@ -1084,9 +1129,15 @@ fn read_empirical(file: &Path, column: Option<&str>) -> Result<Vec<Nanos>, Strin
             continue;
         }
         let field = record.get(index).unwrap_or("");
-        let v: f64 = field.parse().map_err(|_| format!("{}:{}: `{field}` is not a number of seconds", file.display(), row + 1))?;
+        let v: f64 = field
+            .parse()
+            .map_err(|_| format!("{}:{}: `{field}` is not a number of seconds", file.display(), row + 1))?;
         if !(v.is_finite() && v >= 0.0) {
-            return Err(format!("{}:{}: latency {v} must be a non-negative number of seconds", file.display(), row + 1));
+            return Err(format!(
+                "{}:{}: latency {v} must be a non-negative number of seconds",
+                file.display(),
+                row + 1
+            ));
         }
         values.push(duration::from_secs_f64(v));
     }

@@ -17,7 +17,8 @@ const UNITS: &[(&str, u64)] = &[
 ];
 
 /// Accepted duration units, for error messages.
-pub const UNITS_HELP: &str = "a duration such as \"250ms\", \"30s\", \"2m\", \"1h30m\" or \"4d\" (units ns, us, ms, s, m, h, d)";
+pub const UNITS_HELP: &str =
+    "a duration such as \"250ms\", \"30s\", \"2m\", \"1h30m\" or \"4d\" (units ns, us, ms, s, m, h, d)";
 
 /// Parse a duration into nanoseconds. Decimals are exact ("1.5s" is
 /// 1_500_000_000 ns); a fraction finer than 1 ns is an error.

@@ -38,7 +38,9 @@ pub struct Producer {
 impl Producer {
     pub fn new(s: &Scenario, rng: Stream) -> Producer {
         let limit = match &s.producer.arrival {
-            Arrival::Scripted { at_ns } => Some(s.run.messages.map_or(at_ns.len() as u64, |m| m.min(at_ns.len() as u64))),
+            Arrival::Scripted { at_ns } => {
+                Some(s.run.messages.map_or(at_ns.len() as u64, |m| m.min(at_ns.len() as u64)))
+            }
             _ => s.run.messages,
         };
         Producer {

@@ -466,7 +466,8 @@ impl World {
     /// Free the slot when the caller sees the call end (its response, or the
     /// client timeout when the request or response was lost).
     fn finish_call(&mut self, w: u32, s: u32, gen: u32, call: crate::network::Call) {
-        let wait = if call.request_lost || call.response_lost { self.net.timeout_ns() } else { call.up_ns + call.down_ns };
+        let wait =
+            if call.request_lost || call.response_lost { self.net.timeout_ns() } else { call.up_ns + call.down_ns };
         if wait == 0 {
             self.free_slot(w, s);
         } else {

@@ -123,7 +123,14 @@ impl Sqs {
     }
 
     /// SendMessage: enqueue a message (after its optional delay).
-    pub fn send(&mut self, ev: &mut Events<Event>, obs: &mut Obs, key: u64, first_send_ns: Nanos, delay_ns: Nanos) -> u64 {
+    pub fn send(
+        &mut self,
+        ev: &mut Events<Event>,
+        obs: &mut Obs,
+        key: u64,
+        first_send_ns: Nanos,
+        delay_ns: Nanos,
+    ) -> u64 {
         let now = ev.now();
         let id = self.next_id;
         self.next_id += 1;
