@@ -9,9 +9,9 @@ use crate::dist::Dist;
 use crate::duration::{self, Nanos, NS_PER_S};
 use crate::error::{InputError, Location};
 use crate::scenario::*;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use crate::spans::Item;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -22,7 +22,7 @@ pub struct Source {
     pub path: PathBuf,
     pub text: String,
     pub table: toml::Table,
-    spans: Node,
+    spans: Item,
 }
 
 /// A `--set path=value` override.
@@ -61,7 +61,7 @@ impl Source {
             InputError::at_span(path, &text, span, e.message().to_string())
         };
         let table: toml::Table = toml::from_str(&text).map_err(toml_err)?;
-        let spans: Node = toml::from_str(&text).map_err(toml_err)?;
+        let spans = Item::parse(&text).map_err(toml_err)?;
         let _: RawScenario = toml::from_str(&text).map_err(toml_err)?;
         Ok(Source { path: path.to_path_buf(), text, table, spans })
     }
@@ -102,15 +102,7 @@ impl Source {
 
     /// The span of the value at a dotted path such as `workers[1].receive.max`.
     pub fn span_of(&self, path: &str) -> Option<Range<usize>> {
-        let mut node = &self.spans;
-        for part in split_path(path) {
-            node = match (&node.kind, part) {
-                (NodeKind::Table(t), PathPart::Key(k)) => t.get(k)?,
-                (NodeKind::Array(a), PathPart::Index(i)) => a.get(i)?,
-                _ => return None,
-            };
-        }
-        Some(node.span.clone())
+        self.spans.lookup(path)?.span.clone()
     }
 
     /// An input error at the value at `path`.
@@ -145,28 +137,6 @@ fn refine_span(text: &str, span: Option<Range<usize>>, message: &str) -> Option<
 
 fn parent(path: &str) -> &str {
     path.rfind(['.', '[']).map_or("", |i| &path[..i])
-}
-
-enum PathPart<'a> {
-    Key(&'a str),
-    Index(usize),
-}
-
-fn split_path(path: &str) -> Vec<PathPart<'_>> {
-    let mut parts = Vec::new();
-    for seg in path.split('.').filter(|s| !s.is_empty()) {
-        let (key, mut rest) = seg.split_once('[').map_or((seg, ""), |(k, r)| (k, r));
-        if !key.is_empty() {
-            parts.push(PathPart::Key(key));
-        }
-        while let Some((idx, after)) = rest.split_once(']') {
-            if let Ok(i) = idx.parse() {
-                parts.push(PathPart::Index(i));
-            }
-            rest = after.trim_start_matches('[');
-        }
-    }
-    parts
 }
 
 // ---------------------------------------------------------------- overrides
@@ -226,73 +196,6 @@ fn descend(item: &mut toml::Value, name: &str, rest: &[&str], value: &toml::Valu
         Ok(())
     } else {
         set_in_value(item, name, rest, value)
-    }
-}
-
-// ---------------------------------------------------------------- spans
-
-/// A TOML value with its byte span, for locating errors found after parsing.
-#[derive(Debug, Clone)]
-struct Node {
-    span: Range<usize>,
-    kind: NodeKind,
-}
-
-#[derive(Debug, Clone)]
-enum NodeKind {
-    Table(BTreeMap<String, Node>),
-    Array(Vec<Node>),
-    Scalar,
-}
-
-impl<'de> Deserialize<'de> for Node {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let spanned = toml::Spanned::<NodeKind>::deserialize(d)?;
-        Ok(Node { span: spanned.span(), kind: spanned.into_inner() })
-    }
-}
-
-impl<'de> Deserialize<'de> for NodeKind {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(NodeVisitor)
-    }
-}
-
-struct NodeVisitor;
-
-impl<'de> Visitor<'de> for NodeVisitor {
-    type Value = NodeKind;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any TOML value")
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<NodeKind, E> {
-        Ok(NodeKind::Scalar)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<NodeKind, E> {
-        Ok(NodeKind::Scalar)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<NodeKind, E> {
-        Ok(NodeKind::Scalar)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<NodeKind, E> {
-        Ok(NodeKind::Scalar)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<NodeKind, E> {
-        Ok(NodeKind::Scalar)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NodeKind, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<Node>()? {
-            items.push(item);
-        }
-        Ok(NodeKind::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NodeKind, A::Error> {
-        let mut entries = BTreeMap::new();
-        while let Some((k, v)) = map.next_entry::<String, Node>()? {
-            entries.insert(k, v);
-        }
-        Ok(NodeKind::Table(entries))
     }
 }
 

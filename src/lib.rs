@@ -27,6 +27,7 @@ pub mod report;
 pub mod rng;
 pub mod scenario;
 pub mod sim;
+pub(crate) mod spans;
 pub mod summary;
 pub mod trace;
 pub mod worker;
