@@ -105,7 +105,7 @@ pub fn as_secs_f64(ns: Nanos) -> f64 {
 
 /// Seconds (f64, from a distribution) to nanoseconds, rounded, saturating.
 pub fn from_secs_f64(s: f64) -> Nanos {
-    if !(s > 0.0) {
+    if s.is_nan() || s <= 0.0 {
         return 0;
     }
     let ns = (s * NS_PER_S as f64).round();
