@@ -177,6 +177,15 @@ impl World {
             seed,
             events: 0,
         };
+        w.ev.add_lane(s.queue.visibility_timeout_ns);
+        for g in &s.workers {
+            w.ev.add_lane(g.receive.wait_ns);
+            if let crate::scenario::Heartbeat::Fixed { interval_ns, .. }
+            | crate::scenario::Heartbeat::Adaptive { interval_ns, .. } = g.heartbeat
+            {
+                w.ev.add_lane(interval_ns);
+            }
+        }
         w.ev.at(0, Event::Produce);
         for (i, worker) in w.workers.iter().enumerate() {
             let g = &s.workers[worker.group];

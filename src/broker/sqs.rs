@@ -238,7 +238,7 @@ impl Sqs {
         m.fate = Fate::Processing;
         let (rc, gen) = (m.receive_count, m.timer_gen);
         self.in_flight += 1;
-        ev.at(now + vt, Event::VisibilityEnd { id, gen });
+        ev.after(vt, Event::VisibilityEnd { id, gen });
         obs.m.deliveries += 1;
         if previous.0 == 0 {
             obs.m.first_deliveries += 1;
@@ -313,7 +313,7 @@ impl Sqs {
             self.push_visible(h.id);
         } else {
             m.hidden_until_ns = now + t_ns;
-            ev.at(now + t_ns, Event::VisibilityEnd { id: h.id, gen });
+            ev.after(t_ns, Event::VisibilityEnd { id: h.id, gen });
         }
         ChangeOutcome::Changed
     }
@@ -365,7 +365,7 @@ impl Sqs {
                 State::Delayed => self.in_flight += 1,
                 _ => {}
             }
-            ev.at(now + vt, Event::VisibilityEnd { id: h.id, gen });
+            ev.after(vt, Event::VisibilityEnd { id: h.id, gen });
             return DeleteOutcome::Deleted;
         }
         match m.state {
