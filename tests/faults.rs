@@ -139,7 +139,7 @@ proptest! {
             prop_assert_eq!(fin.in_flight + fin.visible, 0);
         }
         if let Some(m) = f.max_receive {
-            prop_assert!(s.dlq_deliveries.map_or(true, |d| d.max <= m));
+            prop_assert!(s.dlq_deliveries.as_ref().is_none_or(|d| d.max <= m));
         }
     }
 
