@@ -171,6 +171,12 @@ impl World {
         }
     }
 
+    /// Bill the rest of a receive: one request per 64 KiB of returned
+    /// payload; the first was billed when the request arrived.
+    fn bill_receive(&mut self, messages: usize) {
+        self.obs.m.api.billed += (messages as u64 * self.producer.payload_bytes()).div_ceil(64 * 1024).max(1) - 1;
+    }
+
     pub(crate) fn on_receive_at_broker(&mut self, w: u32, gen: u32) {
         self.obs.m.api.receive += 1;
         self.obs.m.api.billed += 1;
@@ -185,6 +191,7 @@ impl World {
             for d in batch.as_slice() {
                 self.sqs.set_fate(d.handle, Fate::Crashed, now);
             }
+            self.bill_receive(batch.len);
             return;
         }
         self.sqs.receive(&mut self.ev, &mut self.obs, worker.want, vt, &worker.name, wait == 0, &mut worker.inbox);
@@ -229,6 +236,7 @@ impl World {
     /// The broker answers a receive (the batch is in the worker's inbox).
     fn respond(&mut self, w: u32, gen: u32) {
         let now = self.ev.now();
+        self.bill_receive(self.workers[w as usize].inbox.len);
         let worker = &mut self.workers[w as usize];
         if worker.inbox.len == 0 {
             self.obs.m.api.empty_receive += 1;
