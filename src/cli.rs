@@ -6,13 +6,17 @@ use crate::config::{Override, Source};
 use crate::error::{Error, InputError};
 use crate::output::{write_atomic, AtomicFile};
 use crate::sim::{run, RunOptions};
-use crate::trace::Trace;
+use crate::trace::{MemoryBuffer, Trace};
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(Parser, Debug)]
-#[command(name = "dupsim", version, about = "Deterministic simulator of duplicate message processing in message queues")]
+#[command(
+    name = "dupsim",
+    version,
+    about = "Deterministic simulator of duplicate message processing in message queues"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -41,6 +45,15 @@ enum Command {
         /// Also write summary.json and summary.txt into DIR.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+    },
+    /// Run scenarios with an [expect] table and report PASS/FAIL per expectation.
+    Check {
+        /// Scenario files or directories (searched for *.toml).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Also write JUnit XML for CI systems.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
     },
     /// Parse and check scenario files without running them.
     Validate {
@@ -97,6 +110,7 @@ fn dispatch(command: Command) -> Result<i32, Error> {
             let overrides = parse_overrides(&set)?;
             cmd_run(&scenario, &overrides, seed, json, trace.as_deref(), timeline.as_deref(), out.as_deref())
         }
+        Command::Check { paths, junit } => cmd_check(&paths, junit.as_deref()),
         Command::Validate { scenarios } => {
             for path in &scenarios {
                 let source = Source::load(path)?;
@@ -133,7 +147,7 @@ fn cmd_run(
     let scenario = source.resolve(overrides, seed)?;
     // The trace goes to its file under a temporary name; a timeline without
     // a trace file reads the trace from memory.
-    let memory = SharedBuf::default();
+    let memory = MemoryBuffer::default();
     let (file, trace) = match trace_path {
         Some(p) => {
             let (file, f) = AtomicFile::create(p).map_err(|e| io_err(p, e))?;
@@ -181,21 +195,28 @@ pub fn print_stdout(text: &str) {
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
 }
 
-#[derive(Default, Clone)]
-struct SharedBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl SharedBuf {
-    fn text(&self) -> String {
-        self.0.lock().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+fn cmd_check(paths: &[PathBuf], junit: Option<&Path>) -> Result<i32, Error> {
+    use crate::check;
+    let files = check::collect(paths)?;
+    let (mut passed, mut failed) = (0, 0);
+    let mut suites = Vec::new();
+    for (path, explicit) in files {
+        let Some((source, expect)) = check::load(&path)? else {
+            if explicit {
+                eprintln!("{}: no [expect] table; nothing to check", path.display());
+            }
+            continue;
+        };
+        let fc = check::check_file(&source, &expect)?;
+        let (text, p, f) = check::report(&fc);
+        print_stdout(&text);
+        passed += p;
+        failed += f;
+        suites.push((fc.name.clone(), fc.outcomes));
     }
-}
-
-impl Write for SharedBuf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(b);
-        Ok(b.len())
+    if let Some(j) = junit {
+        write_atomic(j, crate::expect::junit_xml(&suites).as_bytes()).map_err(|e| io_err(j, e))?;
     }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    print_stdout(&format!("{passed} passed, {failed} failed\n"));
+    Ok(if failed > 0 { 1 } else { 0 })
 }

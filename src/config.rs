@@ -9,9 +9,9 @@ use crate::dist::Dist;
 use crate::duration::{self, Nanos, NS_PER_S};
 use crate::error::{InputError, Location};
 use crate::scenario::*;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use crate::spans::Item;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -22,7 +22,7 @@ pub struct Source {
     pub path: PathBuf,
     pub text: String,
     pub table: toml::Table,
-    spans: Node,
+    spans: Item,
 }
 
 /// A `--set path=value` override.
@@ -37,7 +37,9 @@ impl Override {
     pub fn parse(flag: &str) -> Result<Override, InputError> {
         match flag.split_once('=') {
             Some((p, v)) if !p.trim().is_empty() => Ok(Override { path: p.trim().into(), value: v.trim().into() }),
-            _ => Err(InputError::flag(format!("--set {flag}"), "expected path=value, e.g. queue.visibility_timeout=45s")),
+            _ => {
+                Err(InputError::flag(format!("--set {flag}"), "expected path=value, e.g. queue.visibility_timeout=45s"))
+            }
         }
     }
 
@@ -59,7 +61,7 @@ impl Source {
             InputError::at_span(path, &text, span, e.message().to_string())
         };
         let table: toml::Table = toml::from_str(&text).map_err(toml_err)?;
-        let spans: Node = toml::from_str(&text).map_err(toml_err)?;
+        let spans = Item::parse(&text).map_err(toml_err)?;
         let _: RawScenario = toml::from_str(&text).map_err(toml_err)?;
         Ok(Source { path: path.to_path_buf(), text, table, spans })
     }
@@ -100,15 +102,7 @@ impl Source {
 
     /// The span of the value at a dotted path such as `workers[1].receive.max`.
     pub fn span_of(&self, path: &str) -> Option<Range<usize>> {
-        let mut node = &self.spans;
-        for part in split_path(path) {
-            node = match (&node.kind, part) {
-                (NodeKind::Table(t), PathPart::Key(k)) => t.get(k)?,
-                (NodeKind::Array(a), PathPart::Index(i)) => a.get(i)?,
-                _ => return None,
-            };
-        }
-        Some(node.span.clone())
+        self.spans.lookup(path)?.span.clone()
     }
 
     /// An input error at the value at `path`.
@@ -143,28 +137,6 @@ fn refine_span(text: &str, span: Option<Range<usize>>, message: &str) -> Option<
 
 fn parent(path: &str) -> &str {
     path.rfind(['.', '[']).map_or("", |i| &path[..i])
-}
-
-enum PathPart<'a> {
-    Key(&'a str),
-    Index(usize),
-}
-
-fn split_path(path: &str) -> Vec<PathPart<'_>> {
-    let mut parts = Vec::new();
-    for seg in path.split('.').filter(|s| !s.is_empty()) {
-        let (key, mut rest) = seg.split_once('[').map_or((seg, ""), |(k, r)| (k, r));
-        if !key.is_empty() {
-            parts.push(PathPart::Key(key));
-        }
-        while let Some((idx, after)) = rest.split_once(']') {
-            if let Ok(i) = idx.parse() {
-                parts.push(PathPart::Index(i));
-            }
-            rest = after.trim_start_matches('[');
-        }
-    }
-    parts
 }
 
 // ---------------------------------------------------------------- overrides
@@ -224,73 +196,6 @@ fn descend(item: &mut toml::Value, name: &str, rest: &[&str], value: &toml::Valu
         Ok(())
     } else {
         set_in_value(item, name, rest, value)
-    }
-}
-
-// ---------------------------------------------------------------- spans
-
-/// A TOML value with its byte span, for locating errors found after parsing.
-#[derive(Debug, Clone)]
-struct Node {
-    span: Range<usize>,
-    kind: NodeKind,
-}
-
-#[derive(Debug, Clone)]
-enum NodeKind {
-    Table(BTreeMap<String, Node>),
-    Array(Vec<Node>),
-    Scalar,
-}
-
-impl<'de> Deserialize<'de> for Node {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let spanned = toml::Spanned::<NodeKind>::deserialize(d)?;
-        Ok(Node { span: spanned.span(), kind: spanned.into_inner() })
-    }
-}
-
-impl<'de> Deserialize<'de> for NodeKind {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(NodeVisitor)
-    }
-}
-
-struct NodeVisitor;
-
-impl<'de> Visitor<'de> for NodeVisitor {
-    type Value = NodeKind;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any TOML value")
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<NodeKind, E> {
-        Ok(NodeKind::Scalar)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<NodeKind, E> {
-        Ok(NodeKind::Scalar)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<NodeKind, E> {
-        Ok(NodeKind::Scalar)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<NodeKind, E> {
-        Ok(NodeKind::Scalar)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<NodeKind, E> {
-        Ok(NodeKind::Scalar)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NodeKind, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<Node>()? {
-            items.push(item);
-        }
-        Ok(NodeKind::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NodeKind, A::Error> {
-        let mut entries = BTreeMap::new();
-        while let Some((k, v)) = map.next_entry::<String, Node>()? {
-            entries.insert(k, v);
-        }
-        Ok(NodeKind::Table(entries))
     }
 }
 
@@ -585,15 +490,33 @@ enum RawDist {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 enum RawDistKind {
-    Constant { value: Dur },
-    Sequence { values: Vec<Dur> },
-    Uniform { low: Dur, high: Dur },
-    Exponential { mean: Dur },
-    Lognormal { median: Dur, p99: Dur },
-    Pareto { scale: Dur, shape: f64 },
+    Constant {
+        value: Dur,
+    },
+    Sequence {
+        values: Vec<Dur>,
+    },
+    Uniform {
+        low: Dur,
+        high: Dur,
+    },
+    Exponential {
+        mean: Dur,
+    },
+    Lognormal {
+        median: Dur,
+        p99: Dur,
+    },
+    Pareto {
+        scale: Dur,
+        shape: f64,
+    },
     /// A CSV file (relative to the scenario) whose `column` (default the
     /// first) holds observed latencies in seconds.
-    Empirical { file: String, column: Option<String> },
+    Empirical {
+        file: String,
+        column: Option<String>,
+    },
 }
 
 impl<'de> Deserialize<'de> for RawDist {
@@ -707,7 +630,9 @@ fn resolve(ctx: &Ctx, raw: RawScenario) -> Result<Scenario, InputError> {
     let dependencies: Vec<Dependency> = dependencies;
     for (i, d) in dependencies.iter().enumerate() {
         if dependencies[..i].iter().any(|o| o.name == d.name) {
-            return Err(ctx.err(&format!("dependencies[{i}].name"), format!("dependency `{}` is defined twice", d.name)));
+            return Err(
+                ctx.err(&format!("dependencies[{i}].name"), format!("dependency `{}` is defined twice", d.name))
+            );
         }
     }
     if raw.workers.is_empty() {
@@ -745,7 +670,12 @@ fn resolve_run(ctx: &Ctx, r: &RawRun) -> Result<RunSettings, InputError> {
         max_sim_time_ns: r.max_sim_time.map_or(30 * DAY, |d| d.0),
         max_events: ctx.count("run.max_events", r.max_events, 2_000_000_000, 1, u64::MAX)?,
         max_live_messages: ctx.count("run.max_live_messages", r.max_live_messages, 20_000_000, 1, u64::MAX)?,
-        bucket_ns: ctx.range("run.timeseries_bucket", r.timeseries_bucket.map_or(60 * NS_PER_S, |d| d.0), NS_PER_S, DAY)?,
+        bucket_ns: ctx.range(
+            "run.timeseries_bucket",
+            r.timeseries_bucket.map_or(60 * NS_PER_S, |d| d.0),
+            NS_PER_S,
+            DAY,
+        )?,
     })
 }
 
@@ -784,7 +714,12 @@ fn resolve_producer(ctx: &Ctx, p: &RawProducer) -> Result<Producer, InputError> 
 fn resolve_queue(ctx: &Ctx, q: &RawQueue) -> Result<Queue, InputError> {
     let redrive_at_ns: Vec<Nanos> = q.redrive_at.iter().flatten().map(|d| d.0).collect();
     Ok(Queue {
-        visibility_timeout_ns: ctx.range("queue.visibility_timeout", q.visibility_timeout.map_or(30 * NS_PER_S, |d| d.0), 0, H12)?,
+        visibility_timeout_ns: ctx.range(
+            "queue.visibility_timeout",
+            q.visibility_timeout.map_or(30 * NS_PER_S, |d| d.0),
+            0,
+            H12,
+        )?,
         retention_ns: ctx.range("queue.retention", q.retention.map_or(4 * DAY, |d| d.0), 60 * NS_PER_S, 14 * DAY)?,
         max_receive_count: match q.max_receive_count {
             Some(m) => Some(ctx.count("queue.max_receive_count", Some(u64::from(m)), 0, 1, 1000)? as u32),
@@ -814,12 +749,22 @@ fn resolve_workers(ctx: &Ctx, i: usize, w: &RawWorkers) -> Result<WorkerGroup, I
     let r = w.receive.as_ref();
     let receive = Receive {
         max: ctx.count(&at("receive.max"), r.and_then(|r| r.max).map(u64::from), 10, 1, 10)? as u32,
-        wait_ns: ctx.range(&at("receive.wait"), r.and_then(|r| r.wait).map_or(20 * NS_PER_S, |d| d.0), 0, 20 * NS_PER_S)?,
+        wait_ns: ctx.range(
+            &at("receive.wait"),
+            r.and_then(|r| r.wait).map_or(20 * NS_PER_S, |d| d.0),
+            0,
+            20 * NS_PER_S,
+        )?,
         visibility_timeout_ns: match r.and_then(|r| r.visibility_timeout) {
             Some(d) => Some(ctx.range(&at("receive.visibility_timeout"), d.0, 0, H12)?),
             None => None,
         },
-        idle_backoff_ns: ctx.range(&at("receive.idle_backoff"), r.and_then(|r| r.idle_backoff).map_or(NS_PER_S, |d| d.0), 1, DAY)?,
+        idle_backoff_ns: ctx.range(
+            &at("receive.idle_backoff"),
+            r.and_then(|r| r.idle_backoff).map_or(NS_PER_S, |d| d.0),
+            1,
+            DAY,
+        )?,
     };
     let crash = w.crash.as_ref();
     let mut crash_at: Vec<Nanos> = crash.and_then(|c| c.at.as_ref()).into_iter().flatten().map(|d| d.0).collect();
@@ -861,9 +806,8 @@ fn resolve_heartbeat(ctx: &Ctx, i: usize, h: Option<&RawHeartbeat>) -> Result<He
         (None, Some(_)) => RawHeartbeatKind::Fixed,
         (None, None) => RawHeartbeatKind::None,
     };
-    let need_interval = || {
-        interval.ok_or_else(|| ctx.err(&at("interval"), "a heartbeat needs an interval (a duration, or \"off\")"))
-    };
+    let need_interval =
+        || interval.ok_or_else(|| ctx.err(&at("interval"), "a heartbeat needs an interval (a duration, or \"off\")"));
     match kind {
         RawHeartbeatKind::None => Ok(Heartbeat::None),
         RawHeartbeatKind::Fixed => {
@@ -946,7 +890,8 @@ fn resolve_dependency(ctx: &Ctx, i: usize, d: &RawDependency) -> Result<Dependen
         let p = at(&format!("brownouts[{j}]"));
         brownouts.push(Brownout {
             window: window(p.clone(), b.from, b.to)?,
-            latency_multiplier: ctx.positive(&format!("{p}.latency_multiplier"), b.latency_multiplier.unwrap_or(1.0))?,
+            latency_multiplier: ctx
+                .positive(&format!("{p}.latency_multiplier"), b.latency_multiplier.unwrap_or(1.0))?,
             error_probability: ctx.prob(&format!("{p}.error_probability"), b.error_probability, 0.0)?,
         });
     }
@@ -1054,12 +999,15 @@ fn resolve_dist(ctx: &Ctx, path: &str, d: &RawDist) -> Result<Dist, InputError> 
             if scale.0 == 0 {
                 return Err(ctx.err(&format!("{path}.scale"), "the scale must be positive"));
             }
-            Dist::Pareto { scale_s: duration::as_secs_f64(scale.0), shape: ctx.positive(&format!("{path}.shape"), *shape)? }
+            Dist::Pareto {
+                scale_s: duration::as_secs_f64(scale.0),
+                shape: ctx.positive(&format!("{path}.shape"), *shape)?,
+            }
         }
         RawDistKind::Empirical { file, column } => {
             let base = ctx.source.path.parent().unwrap_or(Path::new("."));
-            let sorted = read_empirical(&base.join(file), column.as_deref())
-                .map_err(|m| ctx.err(&format!("{path}.file"), m))?;
+            let sorted =
+                read_empirical(&base.join(file), column.as_deref()).map_err(|m| ctx.err(&format!("{path}.file"), m))?;
             Dist::Empirical { sorted }
         }
     })
@@ -1084,9 +1032,15 @@ fn read_empirical(file: &Path, column: Option<&str>) -> Result<Vec<Nanos>, Strin
             continue;
         }
         let field = record.get(index).unwrap_or("");
-        let v: f64 = field.parse().map_err(|_| format!("{}:{}: `{field}` is not a number of seconds", file.display(), row + 1))?;
+        let v: f64 = field
+            .parse()
+            .map_err(|_| format!("{}:{}: `{field}` is not a number of seconds", file.display(), row + 1))?;
         if !(v.is_finite() && v >= 0.0) {
-            return Err(format!("{}:{}: latency {v} must be a non-negative number of seconds", file.display(), row + 1));
+            return Err(format!(
+                "{}:{}: latency {v} must be a non-negative number of seconds",
+                file.display(),
+                row + 1
+            ));
         }
         values.push(duration::from_secs_f64(v));
     }

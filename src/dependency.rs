@@ -38,7 +38,9 @@ impl DependencyState {
                 (OutageMode::Error, _) => CallResult { duration_ns: 0, outcome: CallOutcome::Error },
                 (OutageMode::Hang, Some(t)) => CallResult { duration_ns: t, outcome: CallOutcome::Timeout },
                 // No client timeout: the call hangs until the outage ends, then fails.
-                (OutageMode::Hang, None) => CallResult { duration_ns: o.window.to_ns - now, outcome: CallOutcome::Error },
+                (OutageMode::Hang, None) => {
+                    CallResult { duration_ns: o.window.to_ns - now, outcome: CallOutcome::Error }
+                }
             };
         }
         let mut latency = self.cfg.latency.sample(&mut self.rng);
@@ -74,7 +76,10 @@ mod tests {
                 latency_multiplier: 3.0,
                 error_probability: 0.0,
             }],
-            outages: vec![Outage { window: Window { from_ns: 300 * NS_PER_S, to_ns: 400 * NS_PER_S }, mode: OutageMode::Hang }],
+            outages: vec![Outage {
+                window: Window { from_ns: 300 * NS_PER_S, to_ns: 400 * NS_PER_S },
+                mode: OutageMode::Hang,
+            }],
         };
         DependencyState::new(cfg, stream(1, "dep"))
     }

@@ -17,16 +17,32 @@ pub const Z99: f64 = 2.326_347_874_040_841;
 pub enum Dist {
     Constant(Nanos),
     /// A scripted list, used in order by every draw, cycling at the end.
-    Sequence { values: Vec<Nanos>, next: usize },
-    Uniform { low: Nanos, high: Nanos },
-    Exponential { mean_s: f64 },
+    Sequence {
+        values: Vec<Nanos>,
+        next: usize,
+    },
+    Uniform {
+        low: Nanos,
+        high: Nanos,
+    },
+    Exponential {
+        mean_s: f64,
+    },
     /// ln(X) ~ Normal(mu, sigma), X in seconds.
-    LogNormal { mu: f64, sigma: f64 },
+    LogNormal {
+        mu: f64,
+        sigma: f64,
+    },
     /// P(X > x) = (scale/x)^shape for x >= scale, X in seconds.
-    Pareto { scale_s: f64, shape: f64 },
+    Pareto {
+        scale_s: f64,
+        shape: f64,
+    },
     /// Sorted observations (ns); sampled by the inverse of the empirical CDF
     /// with linear interpolation between order statistics.
-    Empirical { sorted: Vec<Nanos> },
+    Empirical {
+        sorted: Vec<Nanos>,
+    },
 }
 
 impl Dist {
@@ -105,8 +121,8 @@ pub fn normal_sf(z: f64) -> f64 {
 
 fn erfc(x: f64) -> f64 {
     let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
-    let poly = t
-        * (0.254_829_592 + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let poly =
+        t * (0.254_829_592 + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
     let r = poly * (-x * x).exp();
     if x >= 0.0 {
         r

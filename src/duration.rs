@@ -17,7 +17,8 @@ const UNITS: &[(&str, u64)] = &[
 ];
 
 /// Accepted duration units, for error messages.
-pub const UNITS_HELP: &str = "a duration such as \"250ms\", \"30s\", \"2m\", \"1h30m\" or \"4d\" (units ns, us, ms, s, m, h, d)";
+pub const UNITS_HELP: &str =
+    "a duration such as \"250ms\", \"30s\", \"2m\", \"1h30m\" or \"4d\" (units ns, us, ms, s, m, h, d)";
 
 /// Parse a duration into nanoseconds. Decimals are exact ("1.5s" is
 /// 1_500_000_000 ns); a fraction finer than 1 ns is an error.
@@ -104,7 +105,7 @@ pub fn as_secs_f64(ns: Nanos) -> f64 {
 
 /// Seconds (f64, from a distribution) to nanoseconds, rounded, saturating.
 pub fn from_secs_f64(s: f64) -> Nanos {
-    if !(s > 0.0) {
+    if s.is_nan() || s <= 0.0 {
         return 0;
     }
     let ns = (s * NS_PER_S as f64).round();

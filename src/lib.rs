@@ -9,6 +9,7 @@
 //! scenario's `[expect]`, `report/` draws charts. See ARCHITECTURE.md.
 
 pub mod broker;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod dependency;
@@ -16,6 +17,7 @@ pub mod dist;
 pub mod duration;
 pub mod engine;
 pub mod error;
+pub mod expect;
 pub mod idempotency;
 pub mod metrics;
 pub mod network;
@@ -25,6 +27,7 @@ pub mod report;
 pub mod rng;
 pub mod scenario;
 pub mod sim;
+pub(crate) mod spans;
 pub mod summary;
 pub mod sweep;
 pub mod trace;

@@ -27,6 +27,7 @@ pub struct Producer {
     max_retries: u32,
     delay_ns: Nanos,
     payload_chunks: u64,
+    payload_bytes: u64,
     produced: u64,
     done: bool,
     rng: Stream,
@@ -38,7 +39,9 @@ pub struct Producer {
 impl Producer {
     pub fn new(s: &Scenario, rng: Stream) -> Producer {
         let limit = match &s.producer.arrival {
-            Arrival::Scripted { at_ns } => Some(s.run.messages.map_or(at_ns.len() as u64, |m| m.min(at_ns.len() as u64))),
+            Arrival::Scripted { at_ns } => {
+                Some(s.run.messages.map_or(at_ns.len() as u64, |m| m.min(at_ns.len() as u64)))
+            }
             _ => s.run.messages,
         };
         Producer {
@@ -48,6 +51,7 @@ impl Producer {
             max_retries: s.producer.max_send_retries,
             delay_ns: s.producer.delay_ns,
             payload_chunks: s.producer.payload_bytes.div_ceil(64 * 1024).max(1),
+            payload_bytes: s.producer.payload_bytes,
             produced: 0,
             done: false,
             rng,
@@ -68,6 +72,10 @@ impl Producer {
 
     pub fn produced(&self) -> u64 {
         self.produced
+    }
+
+    pub fn payload_bytes(&self) -> u64 {
+        self.payload_bytes
     }
 
     /// Requests billed per send.

@@ -90,9 +90,16 @@ pub struct Queue {
 pub enum Heartbeat {
     None,
     /// Every `interval_ns`, extend visibility to now + `extend_ns`.
-    Fixed { interval_ns: Nanos, extend_ns: Nanos },
+    Fixed {
+        interval_ns: Nanos,
+        extend_ns: Nanos,
+    },
     /// Every `interval_ns`, extend to now + max(min_extend, multiple x observed p99 of processing).
-    Adaptive { interval_ns: Nanos, multiple: f64, min_extend_ns: Nanos },
+    Adaptive {
+        interval_ns: Nanos,
+        multiple: f64,
+        min_extend_ns: Nanos,
+    },
 }
 
 #[derive(Debug, Clone)]

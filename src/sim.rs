@@ -30,33 +30,89 @@ pub enum Event {
     /// The producer's next arrival.
     Produce,
     /// A send request reaches the broker.
-    SendAtBroker { p: u32 },
+    SendAtBroker {
+        p: u32,
+    },
     /// The producer learns its send was lost (request or response).
-    SendLost { p: u32 },
+    SendLost {
+        p: u32,
+    },
     /// The producer gets the send response.
-    SendAck { p: u32 },
-    DelayEnd { id: u64 },
-    VisibilityEnd { id: u64, gen: u32 },
+    SendAck {
+        p: u32,
+    },
+    DelayEnd {
+        id: u64,
+    },
+    VisibilityEnd {
+        id: u64,
+        gen: u32,
+    },
     RetentionCheck,
-    WorkerStart { w: u32 },
+    WorkerStart {
+        w: u32,
+    },
     /// A worker starts a receive call (after a backoff or a failed call).
-    Poll { w: u32, gen: u32 },
-    ReceiveAtBroker { w: u32, gen: u32 },
+    Poll {
+        w: u32,
+        gen: u32,
+    },
+    ReceiveAtBroker {
+        w: u32,
+        gen: u32,
+    },
     /// A long poll's wait ran out.
-    PollExpire { w: u32, gen: u32 },
+    PollExpire {
+        w: u32,
+        gen: u32,
+    },
     /// The receive response (batch in the worker's inbox) arrives.
-    ReceiveDone { w: u32, gen: u32 },
+    ReceiveDone {
+        w: u32,
+        gen: u32,
+    },
     /// The idempotency check of a slot's attempt is answered.
-    StoreDone { w: u32, slot: u32, gen: u32 },
-    StepDone { w: u32, slot: u32, gen: u32 },
-    Heartbeat { w: u32, slot: u32, gen: u32 },
-    DeleteAtBroker { w: u32, h: Handle },
-    ChangeVisibilityAtBroker { w: u32, h: Handle, t_ns: Nanos, heartbeat: bool },
+    StoreDone {
+        w: u32,
+        slot: u32,
+        gen: u32,
+    },
+    StepDone {
+        w: u32,
+        slot: u32,
+        gen: u32,
+    },
+    Heartbeat {
+        w: u32,
+        slot: u32,
+        gen: u32,
+    },
+    DeleteAtBroker {
+        w: u32,
+        h: Handle,
+    },
+    ChangeVisibilityAtBroker {
+        w: u32,
+        h: Handle,
+        t_ns: Nanos,
+        heartbeat: bool,
+    },
     /// A slot's last call has completed: it takes new work.
-    SlotFree { w: u32, slot: u32, gen: u32 },
-    Crash { w: u32, life: u32 },
-    ScriptedCrash { w: u32 },
-    Restart { w: u32 },
+    SlotFree {
+        w: u32,
+        slot: u32,
+        gen: u32,
+    },
+    Crash {
+        w: u32,
+        life: u32,
+    },
+    ScriptedCrash {
+        w: u32,
+    },
+    Restart {
+        w: u32,
+    },
     Redrive,
 }
 
@@ -121,6 +177,15 @@ impl World {
             seed,
             events: 0,
         };
+        w.ev.add_lane(s.queue.visibility_timeout_ns);
+        for g in &s.workers {
+            w.ev.add_lane(g.receive.wait_ns);
+            if let crate::scenario::Heartbeat::Fixed { interval_ns, .. }
+            | crate::scenario::Heartbeat::Adaptive { interval_ns, .. } = g.heartbeat
+            {
+                w.ev.add_lane(interval_ns);
+            }
+        }
         w.ev.at(0, Event::Produce);
         for (i, worker) in w.workers.iter().enumerate() {
             let g = &s.workers[worker.group];

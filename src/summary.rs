@@ -51,15 +51,21 @@ impl Percentiles {
         if h.is_empty() {
             return Percentiles { count: 0, p50: 0.0, p90: 0.0, p99: 0.0, p999: 0.0, max: 0.0 };
         }
-        // The middle of the quantile's bucket: within 0.05% of the true value.
+        // The middle of the quantile's bucket (within 0.05% of the true value),
+        // reported to 3 significant digits.
         let q = |q: f64| round_s(h.median_equivalent(h.value_at_quantile(q)));
         Percentiles { count: h.len(), p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999), max: q(1.0) }
     }
 }
 
-/// Seconds, rounded to the microsecond (histograms keep 3 significant digits).
+/// Seconds, rounded to the 3 significant digits the histograms keep.
 fn round_s(ns: Nanos) -> f64 {
-    (as_secs_f64(ns) * 1e6).round() / 1e6
+    let s = as_secs_f64(ns);
+    if s == 0.0 {
+        return 0.0;
+    }
+    let scale = 10f64.powi(2 - s.abs().log10().floor() as i32);
+    (s * scale).round() / scale
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -154,7 +160,12 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub(crate) fn build(s: &Scenario, w: &World, stop: StopReason, wall: std::time::Duration) -> Result<Summary, Error> {
+    pub(crate) fn build(
+        s: &Scenario,
+        w: &World,
+        stop: StopReason,
+        wall: std::time::Duration,
+    ) -> Result<Summary, Error> {
         let m: &Metrics = &w.obs.m;
         let final_states = Final {
             deleted: m.deleted,
@@ -270,8 +281,18 @@ impl Summary {
         };
         let c = &self.causes;
         let f = &self.final_states;
-        let _ = writeln!(o, "scenario {}  seed {}  simulated {:.3}s  {} events ({})", self.scenario, self.seed, self.sim_time_s, self.events, self.stop_reason);
-        let _ = writeln!(o, "duplicate effects  {} of {} messages ({})", self.duplicate_effects, self.logical_sent, pct(self.duplicate_rate));
+        let _ = writeln!(
+            o,
+            "scenario {}  seed {}  simulated {:.3}s  {} events ({})",
+            self.scenario, self.seed, self.sim_time_s, self.events, self.stop_reason
+        );
+        let _ = writeln!(
+            o,
+            "duplicate effects  {} of {} messages ({})",
+            self.duplicate_effects,
+            self.logical_sent,
+            pct(self.duplicate_rate)
+        );
         let _ = writeln!(o, "effects            {}", self.effects);
         let _ = writeln!(o, "deliveries         {}  redeliveries {}", self.deliveries, self.redeliveries);
         let _ = writeln!(
@@ -279,7 +300,11 @@ impl Summary {
             "  by cause         concurrent {}  after_failure {}  after_crash {}  after_success {}  broker {}",
             c.concurrent, c.after_failure, c.after_crash, c.after_success, c.broker
         );
-        let _ = writeln!(o, "premature expiries {}  (lease ran out while the holder was still processing)", self.premature_expiries);
+        let _ = writeln!(
+            o,
+            "premature expiries {}  (lease ran out while the holder was still processing)",
+            self.premature_expiries
+        );
         let _ = writeln!(
             o,
             "final              deleted {}  dlq {}  expired {}  lost {}  in_flight {}  visible {}",
@@ -300,7 +325,11 @@ impl Summary {
             );
         }
         if self.producer_duplicates + self.send_gave_up > 0 {
-            let _ = writeln!(o, "producer           duplicates {}  gave up {}", self.producer_duplicates, self.send_gave_up);
+            let _ = writeln!(
+                o,
+                "producer           duplicates {}  gave up {}",
+                self.producer_duplicates, self.send_gave_up
+            );
         }
         let a = &self.api_calls;
         let _ = writeln!(

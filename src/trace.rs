@@ -121,6 +121,26 @@ impl Trace {
     }
 }
 
+/// An in-memory trace destination (for timelines and failure explanations).
+#[derive(Default, Clone)]
+pub struct MemoryBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl MemoryBuffer {
+    pub fn text(&self) -> String {
+        self.0.lock().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+    }
+}
+
+impl Write for MemoryBuffer {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.0.lock().map_err(|_| io::Error::other("trace buffer poisoned"))?.extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A parsed trace row (for timelines and tests).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {

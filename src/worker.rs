@@ -171,16 +171,31 @@ impl World {
         }
     }
 
+    /// Bill the rest of a receive: one request per 64 KiB of returned
+    /// payload; the first was billed when the request arrived.
+    fn bill_receive(&mut self, messages: usize) {
+        self.obs.m.api.billed += (messages as u64 * self.producer.payload_bytes()).div_ceil(64 * 1024).max(1) - 1;
+    }
+
     pub(crate) fn on_receive_at_broker(&mut self, w: u32, gen: u32) {
         self.obs.m.api.receive += 1;
         self.obs.m.api.billed += 1;
         let (wait, vt) = (self.group_of(w).receive.wait_ns, self.group_of(w).receive.visibility_timeout_ns);
+        let now = self.ev.now();
         let worker = &mut self.workers[w as usize];
-        let mut batch = Batch::default();
-        let want = if worker.poll_gen == gen { worker.want } else { 1 };
-        self.sqs.receive(&mut self.ev, &mut self.obs, want, vt, &worker.name, wait == 0, &mut batch);
-        worker.inbox = batch;
-        if batch.len > 0 || wait == 0 || worker.poll_gen != gen {
+        if worker.poll_gen != gen {
+            // The worker crashed after sending this request: the broker still
+            // hands out a message, to nobody.
+            let mut batch = Batch::default();
+            self.sqs.receive(&mut self.ev, &mut self.obs, 1, vt, &worker.name, wait == 0, &mut batch);
+            for d in batch.as_slice() {
+                self.sqs.set_fate(d.handle, Fate::Crashed, now);
+            }
+            self.bill_receive(batch.len);
+            return;
+        }
+        self.sqs.receive(&mut self.ev, &mut self.obs, worker.want, vt, &worker.name, wait == 0, &mut worker.inbox);
+        if worker.inbox.len > 0 || wait == 0 {
             self.respond(w, gen);
         } else {
             worker.parked = true;
@@ -198,15 +213,13 @@ impl World {
                 continue;
             }
             let vt = self.groups[worker.group].receive.visibility_timeout_ns;
-            let mut batch = Batch::default();
-            self.sqs.receive(&mut self.ev, &mut self.obs, worker.want, vt, &worker.name, false, &mut batch);
-            if batch.len == 0 {
+            self.sqs.receive(&mut self.ev, &mut self.obs, worker.want, vt, &worker.name, false, &mut worker.inbox);
+            if worker.inbox.len == 0 {
                 // Nothing deliverable (in-flight cap): keep waiting.
                 self.waiters.push_front(waiter);
                 return;
             }
             worker.parked = false;
-            worker.inbox = batch;
             self.respond(waiter.w, waiter.gen);
         }
     }
@@ -223,6 +236,7 @@ impl World {
     /// The broker answers a receive (the batch is in the worker's inbox).
     fn respond(&mut self, w: u32, gen: u32) {
         let now = self.ev.now();
+        self.bill_receive(self.workers[w as usize].inbox.len);
         let worker = &mut self.workers[w as usize];
         if worker.inbox.len == 0 {
             self.obs.m.api.empty_receive += 1;
@@ -255,12 +269,13 @@ impl World {
         }
         worker.inbox_in_flight = false;
         worker.polling = false;
-        let batch = worker.inbox;
-        for d in batch.as_slice() {
+        let received = worker.inbox.len;
+        for i in 0..received {
+            let d = self.workers[w as usize].inbox.items[i];
             self.start_attempt(w, d.handle, d.key, d.first_send_ns);
         }
         let receive = &self.group_of(w).receive;
-        if batch.len == 0 && receive.wait_ns == 0 {
+        if received == 0 && receive.wait_ns == 0 {
             let backoff = receive.idle_backoff_ns;
             self.workers[w as usize].polling = true;
             self.ev.after(backoff, Event::Poll { w, gen });
@@ -466,7 +481,8 @@ impl World {
     /// Free the slot when the caller sees the call end (its response, or the
     /// client timeout when the request or response was lost).
     fn finish_call(&mut self, w: u32, s: u32, gen: u32, call: crate::network::Call) {
-        let wait = if call.request_lost || call.response_lost { self.net.timeout_ns() } else { call.up_ns + call.down_ns };
+        let wait =
+            if call.request_lost || call.response_lost { self.net.timeout_ns() } else { call.up_ns + call.down_ns };
         if wait == 0 {
             self.free_slot(w, s);
         } else {

@@ -123,7 +123,14 @@ impl Sqs {
     }
 
     /// SendMessage: enqueue a message (after its optional delay).
-    pub fn send(&mut self, ev: &mut Events<Event>, obs: &mut Obs, key: u64, first_send_ns: Nanos, delay_ns: Nanos) -> u64 {
+    pub fn send(
+        &mut self,
+        ev: &mut Events<Event>,
+        obs: &mut Obs,
+        key: u64,
+        first_send_ns: Nanos,
+        delay_ns: Nanos,
+    ) -> u64 {
         let now = ev.now();
         let id = self.next_id;
         self.next_id += 1;
@@ -231,7 +238,7 @@ impl Sqs {
         m.fate = Fate::Processing;
         let (rc, gen) = (m.receive_count, m.timer_gen);
         self.in_flight += 1;
-        ev.at(now + vt, Event::VisibilityEnd { id, gen });
+        ev.after(vt, Event::VisibilityEnd { id, gen });
         obs.m.deliveries += 1;
         if previous.0 == 0 {
             obs.m.first_deliveries += 1;
@@ -306,7 +313,7 @@ impl Sqs {
             self.push_visible(h.id);
         } else {
             m.hidden_until_ns = now + t_ns;
-            ev.at(now + t_ns, Event::VisibilityEnd { id: h.id, gen });
+            ev.after(t_ns, Event::VisibilityEnd { id: h.id, gen });
         }
         ChangeOutcome::Changed
     }
@@ -358,7 +365,7 @@ impl Sqs {
                 State::Delayed => self.in_flight += 1,
                 _ => {}
             }
-            ev.at(now + vt, Event::VisibilityEnd { id: h.id, gen });
+            ev.after(vt, Event::VisibilityEnd { id: h.id, gen });
             return DeleteOutcome::Deleted;
         }
         match m.state {

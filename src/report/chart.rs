@@ -543,7 +543,7 @@ fn tradeoff_axes<'a, DB: DrawingBackend>(
         [lo, hi]
     }));
     let (xr, yr) = (padded(xs, 0.08), padded(ys, 0.08));
-    let (x_nonneg, y_nonneg) = (xs.map_or(true, |m| m.0 >= 0.0), ys.map_or(true, |m| m.0 >= 0.0));
+    let (x_nonneg, y_nonneg) = (xs.is_none_or(|m| m.0 >= 0.0), ys.is_none_or(|m| m.0 >= 0.0));
     let (xspan, yspan) = (xr.end - xr.start, yr.end - yr.start);
     let mut chart = ChartBuilder::on(body)
         .margin(15)

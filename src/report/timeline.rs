@@ -33,8 +33,7 @@ pub fn bars_and_marks(rows: &[Row]) -> (Vec<GanttBar>, Vec<GanttMark>) {
                     marks.push(GanttMark { lane: None, t_s: r.t_s, kind: MarkKind::DuplicateEffect, msg });
                 }
                 if let Some(o) = open.get_mut(&key) {
-                    o.outcome =
-                        Some(if r.event == "effect" { Outcome::Success } else { Outcome::DuplicateSuccess });
+                    o.outcome = Some(if r.event == "effect" { Outcome::Success } else { Outcome::DuplicateSuccess });
                 }
             }
             "expire" => marks.push(GanttMark { lane: None, t_s: r.t_s, kind: MarkKind::Expire, msg }),
@@ -93,7 +92,10 @@ mod tests {
         let text = "t_s,event,msg,worker,receive,detail\n0,send,1,,,\n0,receive,1,A,1,\n30,expire,1,,1,\n31,receive,1,B,2,\n45,effect,1,A,1,\n45,delete,1,A,1,\n60,duplicate_effect,1,B,2,\n60,delete_stale,1,B,2,\n";
         let (bars, marks) = bars_and_marks(&trace::parse(text).unwrap());
         assert_eq!(bars.len(), 2);
-        assert_eq!((bars[0].lane.as_str(), bars[0].start_s, bars[0].end_s, bars[0].outcome), ("A", 0.0, 45.0, Outcome::Success));
+        assert_eq!(
+            (bars[0].lane.as_str(), bars[0].start_s, bars[0].end_s, bars[0].outcome),
+            ("A", 0.0, 45.0, Outcome::Success)
+        );
         assert_eq!((bars[1].lane.as_str(), bars[1].end_s, bars[1].outcome), ("B", 60.0, Outcome::DuplicateSuccess));
         assert_eq!(marks.iter().map(|m| m.kind).collect::<Vec<_>>(), vec![MarkKind::Expire, MarkKind::DuplicateEffect]);
     }

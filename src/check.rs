@@ -1,0 +1,162 @@
+//! `dupsim check`: run every scenario that has an `[expect]` table, evaluate
+//! its expectations (`expect.rs`), print one line per expectation and a final
+//! "N passed, N failed" line, and explain failures with the trace events that
+//! broke them so they can be replayed with `dupsim run --trace`.
+
+use crate::config::Source;
+use crate::error::{Error, InputError};
+use crate::expect::{self, Expect, Outcome, PointResult};
+use crate::rng::derive_seed;
+use crate::sim::{run, RunOptions};
+use crate::trace::{self, Trace};
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// Result of checking one scenario file.
+pub struct FileCheck {
+    pub path: PathBuf,
+    pub name: String,
+    pub outcomes: Vec<Outcome>,
+    /// Explanations of failed outcomes (same order as the failures).
+    pub notes: Vec<String>,
+}
+
+/// Scenario files named by `paths`: files as given, directories searched
+/// recursively for `*.toml` (sorted). Directory entries without `[expect]`
+/// are skipped.
+pub fn collect(paths: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>, InputError> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found = Vec::new();
+            walk(p, &mut found).map_err(|e| InputError::path(p, format!("cannot list: {e}")))?;
+            found.sort();
+            out.extend(found.into_iter().map(|f| (f, false)));
+        } else if p.exists() {
+            out.push((p.clone(), true));
+        } else {
+            return Err(InputError::path(p, "no such file or directory"));
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let p = entry?.path();
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else if p.extension().is_some_and(|e| e == "toml") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn expect_error(source: &Source, e: expect::ExpectError) -> InputError {
+    InputError::at_span(&source.path, &source.text, e.span, format!("[expect]: {}", e.message))
+}
+
+/// Parse a file's `[expect]`; `None` when it has none.
+pub fn load(path: &Path) -> Result<Option<(Source, Expect)>, InputError> {
+    let source = Source::load(path)?;
+    let parsed = expect::parse(&source.text).map_err(|e| expect_error(&source, e))?;
+    source.resolve(&[], None)?;
+    Ok(parsed.map(|e| (source, e)))
+}
+
+/// Seed of replication `rep`: the scenario's own seed first, so a plain
+/// check replays with `dupsim run`.
+pub fn replication_seed(seed: u64, rep: u32) -> u64 {
+    if rep == 0 {
+        seed
+    } else {
+        derive_seed(seed, 0, u64::from(rep))
+    }
+}
+
+/// Evaluate a scenario file's expectations.
+pub fn check_file(source: &Source, e: &Expect) -> Result<FileCheck, Error> {
+    check_run(source, e)
+}
+
+/// Evaluate a plain (non-sweep) scenario.
+pub fn check_run(source: &Source, e: &Expect) -> Result<FileCheck, Error> {
+    let scenario = source.resolve(&[], None)?;
+    let reps = e.replications().unwrap_or(1).max(1);
+    let summaries: Vec<serde_json::Value> = (0..reps)
+        .into_par_iter()
+        .map(|r| {
+            let mut s = scenario.clone();
+            s.seed = replication_seed(scenario.seed, r);
+            run(&s, RunOptions::default()).map(|(summary, _)| summary.to_json())
+        })
+        .collect::<Result<_, _>>()?;
+    let point = PointResult { params: Vec::new(), summaries: summaries.iter().collect() };
+    let outcomes = expect::evaluate(e, &[point]).map_err(|err| expect_error(source, err))?;
+    let mut notes = Vec::new();
+    for o in outcomes.iter().filter(|o| !o.passed) {
+        let seed = o.witness.map_or(scenario.seed, |(_, r)| replication_seed(scenario.seed, r as u32));
+        notes.push(explain(source, &scenario, seed, o));
+    }
+    Ok(FileCheck { path: source.path.clone(), name: scenario.name.clone(), outcomes, notes })
+}
+
+/// Replay a failing run with a trace and show the first events that matter.
+fn explain(source: &Source, scenario: &crate::scenario::Scenario, seed: u64, o: &Outcome) -> String {
+    let mut s = scenario.clone();
+    s.seed = seed;
+    let buf = trace::MemoryBuffer::default();
+    let replay = format!("dupsim run {} --seed {seed} --trace trace.csv", source.path.display());
+    let traced = run(&s, RunOptions { trace: Some(Trace::new(Box::new(buf.clone()))) });
+    let Ok((_, Some(t))) = traced else { return format!("replay: {replay}") };
+    if t.finish().is_err() {
+        return format!("replay: {replay}");
+    }
+    let rows = trace::parse(&buf.text()).unwrap_or_default();
+    let wanted = if o.name.contains("dlq") {
+        "dlq"
+    } else if o.name.contains("expired") {
+        "expired"
+    } else if o.name.contains("fail") || o.name.contains("after_failure") {
+        "fail"
+    } else if o.name.contains("crash") {
+        "crash"
+    } else {
+        "duplicate_effect"
+    };
+    let Some(first) = rows.iter().find(|r| r.event == wanted && r.msg.is_some()) else {
+        return format!("no `{wanted}` event in the trace; replay: {replay}");
+    };
+    let msg = first.msg.unwrap_or_default();
+    let mut text = format!("first `{wanted}`: message {msg} at t={}s; its timeline:\n", first.t_s);
+    for r in rows.iter().filter(|r| r.msg == Some(msg)).take(30) {
+        let rc = r.receive.map(|x| x.to_string()).unwrap_or_default();
+        text.push_str(&format!(
+            "      t={:<12} {:<17} worker={:<8} receive={:<3} {}\n",
+            r.t_s, r.event, r.worker, rc, r.detail
+        ));
+    }
+    text.push_str(&format!("    replay: {replay}"));
+    text
+}
+
+/// Lines for one checked file, and (passed, failed) counts.
+pub fn report(fc: &FileCheck) -> (String, usize, usize) {
+    let mut out = String::new();
+    let (mut passed, mut failed) = (0, 0);
+    let mut notes = fc.notes.iter();
+    for o in &fc.outcomes {
+        let verdict = if o.passed { "PASS" } else { "FAIL" };
+        out.push_str(&format!("{verdict}  {}: {}  (measured {}, expected {})\n", fc.name, o.name, o.measured, o.bound));
+        if o.passed {
+            passed += 1;
+        } else {
+            failed += 1;
+            if let Some(n) = notes.next() {
+                out.push_str(&format!("    {n}\n"));
+            }
+        }
+    }
+    (out, passed, failed)
+}

@@ -1,0 +1,34 @@
+//! Helpers shared by the integration tests: run a scenario given as text.
+#![allow(dead_code)]
+
+use dupsim::{Override, Source, Summary};
+use std::path::Path;
+
+/// Resolve and run scenario `text` with `--set` style overrides.
+pub fn run_text(text: &str, sets: &[&str]) -> Summary {
+    try_run_text(text, sets).unwrap_or_else(|e| panic!("run failed: {e}"))
+}
+
+pub fn try_run_text(text: &str, sets: &[&str]) -> Result<Summary, dupsim::Error> {
+    let source = Source::from_text(Path::new("test.toml"), text.to_string())?;
+    let overrides: Vec<Override> = sets.iter().map(|s| Override::parse(s).unwrap()).collect();
+    let scenario = source.resolve(&overrides, None)?;
+    Ok(dupsim::run(&scenario, dupsim::RunOptions::default())?.0)
+}
+
+/// The summary JSON without the wall-clock `perf` block.
+pub fn json_without_perf(s: &Summary) -> String {
+    let mut v = s.to_json();
+    v.as_object_mut().unwrap().remove("perf");
+    serde_json::to_string(&v).unwrap()
+}
+
+/// |observed - expected| within `k` binomial standard deviations of n trials.
+pub fn assert_binomial(observed: u64, n: u64, p: f64, k: f64, what: &str) {
+    let expected = n as f64 * p;
+    let sd = (n as f64 * p * (1.0 - p)).sqrt().max(1.0);
+    assert!(
+        (observed as f64 - expected).abs() <= k * sd,
+        "{what}: observed {observed} of {n}, expected {expected:.1} (p = {p:.5}, sd {sd:.1})"
+    );
+}
