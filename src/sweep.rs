@@ -344,6 +344,7 @@ fn run_jobs(plan: &Plan, out: &Path, jobs: &[Job], threads: usize) -> Result<Vec
         .map_err(|e| Error::Io(format!("cannot start {threads} threads: {e}")))?;
     let bar = progress_bar(jobs.len());
     let points = PointsDone::new(jobs);
+    bar.set_message(format!("points 0/{}", points.total));
     let failed = AtomicBool::new(false);
     let results: Vec<Option<Result<Value, Error>>> = pool.install(|| {
         jobs.par_iter()
