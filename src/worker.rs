@@ -422,7 +422,9 @@ impl World {
     fn record_processing(&mut self, w: u32, slot: &Slot) {
         let took = self.ev.now().saturating_sub(slot.started_ns).max(1);
         let g = self.workers[w as usize].group;
-        self.observed[g].saturating_record(took);
+        if matches!(self.groups[g].heartbeat, Heartbeat::Adaptive { .. }) {
+            self.observed[g].saturating_record(took);
+        }
         self.obs.m.processing.saturating_record(took);
     }
 
