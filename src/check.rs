@@ -114,22 +114,13 @@ fn explain(source: &Source, scenario: &crate::scenario::Scenario, seed: u64, o: 
         return format!("replay: {replay}");
     }
     let rows = trace::parse(&buf.text()).unwrap_or_default();
-    let wanted = if o.name.contains("dlq") {
-        "dlq"
-    } else if o.name.contains("expired") {
-        "expired"
-    } else if o.name.contains("fail") || o.name.contains("after_failure") {
-        "fail"
-    } else if o.name.contains("crash") {
-        "crash"
-    } else {
-        "duplicate_effect"
-    };
-    let Some(first) = rows.iter().find(|r| r.event == wanted && r.msg.is_some()) else {
-        return format!("no `{wanted}` event in the trace; replay: {replay}");
+    let Some(wanted) = witness_event(&o.name) else { return format!("replay: {replay}") };
+    let first = rows.iter().find(|r| r.msg.is_some() && wanted.matches(r));
+    let Some(first) = first else {
+        return format!("no {} in the trace; replay: {replay}", wanted.describe());
     };
     let msg = first.msg.unwrap_or_default();
-    let mut text = format!("first `{wanted}`: message {msg} at t={}s; its timeline:\n", first.t_s);
+    let mut text = format!("first {}: message {msg} at t={}s; its timeline:\n", wanted.describe(), first.t_s);
     for r in rows.iter().filter(|r| r.msg == Some(msg)).take(30) {
         let rc = r.receive.map(|x| x.to_string()).unwrap_or_default();
         text.push_str(&format!(
@@ -139,6 +130,52 @@ fn explain(source: &Source, scenario: &crate::scenario::Scenario, seed: u64, o: 
     }
     text.push_str(&format!("    replay: {replay}"));
     text
+}
+
+/// The trace event that witnesses a failed condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Witness {
+    Event(&'static str),
+    /// A receive with a receive count above 1.
+    Redelivery,
+}
+
+impl Witness {
+    fn matches(self, r: &trace::Row) -> bool {
+        match self {
+            Witness::Event(e) => r.event == e,
+            Witness::Redelivery => r.event == "receive" && r.receive.is_some_and(|n| n > 1),
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Witness::Event(e) => format!("`{e}`"),
+            Witness::Redelivery => "redelivery".into(),
+        }
+    }
+}
+
+/// Which trace event explains a condition on the summary path in `name`.
+fn witness_event(name: &str) -> Option<Witness> {
+    let has = |words: &[&str]| words.iter().any(|w| name.contains(w));
+    if has(&["duplicate", "effects"]) {
+        Some(Witness::Event("duplicate_effect"))
+    } else if has(&["dlq"]) {
+        Some(Witness::Event("dlq"))
+    } else if has(&["expired"]) {
+        Some(Witness::Event("expired"))
+    } else if has(&["after_crash", "crashes"]) {
+        Some(Witness::Event("crash"))
+    } else if has(&["after_failure", "failures"]) {
+        Some(Witness::Event("fail"))
+    } else if has(&["premature"]) {
+        Some(Witness::Event("expire"))
+    } else if has(&["causes", "redeliveries", "retry_latency"]) {
+        Some(Witness::Redelivery)
+    } else {
+        None
+    }
 }
 
 /// Lines for one checked file, and (passed, failed) counts.

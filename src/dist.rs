@@ -7,7 +7,6 @@
 
 use crate::duration::{from_secs_f64, Nanos, NS_PER_S};
 use crate::rng::{unit, Stream};
-use rand_distr::{Distribution, StandardNormal};
 
 /// z such that P(Z <= z) = 0.99 for a standard normal Z.
 pub const Z99: f64 = 2.326_347_874_040_841;
@@ -49,7 +48,7 @@ impl Dist {
     /// Lognormal with the given median and 99th percentile (p99 > median).
     pub fn lognormal(median: Nanos, p99: Nanos) -> Dist {
         let (m, p) = (median as f64 / NS_PER_S as f64, p99 as f64 / NS_PER_S as f64);
-        Dist::LogNormal { mu: m.ln(), sigma: (p / m).ln() / Z99 }
+        Dist::LogNormal { mu: libm::log(m), sigma: libm::log(p / m) / Z99 }
     }
 
     /// One draw.
@@ -62,12 +61,9 @@ impl Dist {
                 v
             }
             Dist::Uniform { low, high } => *low + ((*high - *low) as f64 * unit(rng)).round() as u64,
-            Dist::Exponential { mean_s } => from_secs_f64(-*mean_s * (1.0 - unit(rng)).ln()),
-            Dist::LogNormal { mu, sigma } => {
-                let z: f64 = StandardNormal.sample(rng);
-                from_secs_f64((*mu + *sigma * z).exp())
-            }
-            Dist::Pareto { scale_s, shape } => from_secs_f64(*scale_s / (1.0 - unit(rng)).powf(1.0 / *shape)),
+            Dist::Exponential { mean_s } => from_secs_f64(*mean_s * exp1(rng)),
+            Dist::LogNormal { mu, sigma } => from_secs_f64(libm::exp(*mu + *sigma * standard_normal(rng))),
+            Dist::Pareto { scale_s, shape } => from_secs_f64(*scale_s / libm::pow(1.0 - unit(rng), 1.0 / *shape)),
             Dist::Empirical { sorted } => empirical(sorted, unit(rng)),
         }
     }
@@ -101,6 +97,20 @@ impl Dist {
             Dist::Empirical { sorted } => Some(sorted.iter().map(|v| s(*v)).sum::<f64>() / sorted.len() as f64),
         }
     }
+}
+
+/// An Exp(1) draw.
+#[inline]
+pub fn exp1(rng: &mut Stream) -> f64 {
+    -libm::log(1.0 - unit(rng))
+}
+
+/// A standard normal draw (Box-Muller; one uniform pair per draw).
+#[inline]
+pub fn standard_normal(rng: &mut Stream) -> f64 {
+    let u1 = 1.0 - unit(rng); // (0, 1]
+    let u2 = unit(rng);
+    libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(std::f64::consts::TAU * u2)
 }
 
 fn empirical(sorted: &[Nanos], u: f64) -> Nanos {

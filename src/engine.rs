@@ -45,6 +45,15 @@ impl<E> Ord for Entry<E> {
     }
 }
 
+/// What [`Events::pop_until`] found.
+pub enum Pop<E> {
+    Event(E),
+    /// No event is pending.
+    Empty,
+    /// The next event is after the limit.
+    Beyond,
+}
+
 struct Lane<E> {
     delay: Nanos,
     queue: VecDeque<Entry<E>>,
@@ -125,6 +134,27 @@ impl<E> Events<E> {
     #[inline]
     pub fn peek_time(&self) -> Option<Nanos> {
         self.next().map(|(t, _)| t)
+    }
+
+    /// Remove the next event if it is due at or before `limit`.
+    #[inline]
+    pub fn pop_until(&mut self, limit: Nanos) -> Pop<E> {
+        let Some((time, next)) = self.next() else { return Pop::Empty };
+        if time > limit {
+            return Pop::Beyond;
+        }
+        let entry = match next {
+            Next::Heap => self.heap.pop(),
+            Next::Lane(i) => self.lanes[i].queue.pop_front(),
+        };
+        match entry {
+            Some(e) => {
+                debug_assert!(e.time >= self.now, "time went backwards");
+                self.now = e.time;
+                Pop::Event(e.event)
+            }
+            None => Pop::Empty,
+        }
     }
 
     /// Remove the next event and advance the clock to its time.

@@ -3,8 +3,9 @@
 //! after a lost response makes a producer duplicate: a second message with a
 //! new id and the same logical key.
 
+use crate::dist::exp1;
 use crate::duration::{from_secs_f64, Nanos};
-use crate::rng::{unit, Stream};
+use crate::rng::Stream;
 use crate::scenario::{ApiKind, Arrival, Scenario};
 use crate::sim::{Event, World};
 
@@ -90,7 +91,7 @@ impl Producer {
         }
         let t = match &self.arrival {
             Arrival::Constant { interval_ns } => now + interval_ns,
-            Arrival::Poisson { rate_per_s } => now + from_secs_f64(-(1.0 - unit(&mut self.rng)).ln() / rate_per_s),
+            Arrival::Poisson { rate_per_s } => now + from_secs_f64(exp1(&mut self.rng) / rate_per_s),
             Arrival::Scripted { at_ns } => *at_ns.get(self.produced as usize)?,
         };
         match self.until_ns {

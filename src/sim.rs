@@ -10,7 +10,7 @@ use crate::broker::sqs::Sqs;
 use crate::broker::Handle;
 use crate::dependency::DependencyState;
 use crate::duration::Nanos;
-use crate::engine::Events;
+use crate::engine::{Events, Pop};
 use crate::error::Error;
 use crate::idempotency::Store;
 use crate::metrics::{Metrics, Obs};
@@ -207,15 +207,14 @@ impl World {
             if self.finished() {
                 break StopReason::Drained;
             }
-            match self.ev.peek_time() {
-                None => break StopReason::Drained,
-                Some(t) if t > s.run.max_sim_time_ns => {
+            let event = match self.ev.pop_until(s.run.max_sim_time_ns) {
+                Pop::Event(e) => e,
+                Pop::Empty => break StopReason::Drained,
+                Pop::Beyond => {
                     self.ev.advance_to(s.run.max_sim_time_ns);
                     break StopReason::TimeLimit;
                 }
-                Some(_) => {}
-            }
-            let Some(event) = self.ev.pop() else { break StopReason::Drained };
+            };
             self.events += 1;
             self.dispatch(event);
             self.serve_waiters();

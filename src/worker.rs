@@ -11,7 +11,7 @@ use crate::dependency::CallOutcome;
 use crate::duration::Nanos;
 use crate::idempotency::{Check, Commit};
 use crate::metrics::Breach;
-use crate::rng::{chance, hash_unit, stream, unit, Stream};
+use crate::rng::{chance, hash_unit, stream, Stream};
 use crate::scenario::{ApiKind, FailurePolicy, Heartbeat, Scenario, Step, Strategy};
 use crate::sim::{Event, World};
 use crate::trace::Kind;
@@ -422,7 +422,9 @@ impl World {
     fn record_processing(&mut self, w: u32, slot: &Slot) {
         let took = self.ev.now().saturating_sub(slot.started_ns).max(1);
         let g = self.workers[w as usize].group;
-        self.observed[g].saturating_record(took);
+        if matches!(self.groups[g].heartbeat, Heartbeat::Adaptive { .. }) {
+            self.observed[g].saturating_record(took);
+        }
         self.obs.m.processing.saturating_record(took);
     }
 
@@ -563,7 +565,7 @@ impl World {
     fn schedule_random_crash(&mut self, w: u32) {
         let Some(mtbf) = self.group_of(w).crash.mtbf_ns else { return };
         let worker = &mut self.workers[w as usize];
-        let gap = crate::duration::from_secs_f64(-(mtbf as f64 / 1e9) * (1.0 - unit(&mut worker.crash_rng)).ln());
+        let gap = crate::duration::from_secs_f64(mtbf as f64 / 1e9 * crate::dist::exp1(&mut worker.crash_rng));
         let life = worker.life;
         self.ev.after(gap.max(1), Event::Crash { w, life });
     }
