@@ -6,7 +6,7 @@
 use crate::config::Source;
 use crate::error::{Error, InputError};
 use crate::expect::{self, Expect, Outcome, PointResult};
-use crate::rng::derive_seed;
+use crate::rng::replication_seed;
 use crate::sim::{run, RunOptions};
 use crate::trace::{self, Trace};
 use rayon::prelude::*;
@@ -63,16 +63,6 @@ pub fn load(path: &Path) -> Result<Option<(Source, Expect)>, InputError> {
     let parsed = expect::parse(&source.text).map_err(|e| expect_error(&source, e))?;
     source.resolve(&[], None)?;
     Ok(parsed.map(|e| (source, e)))
-}
-
-/// Seed of replication `rep`: the scenario's own seed first, so a plain
-/// check replays with `dupsim run`.
-pub fn replication_seed(seed: u64, rep: u32) -> u64 {
-    if rep == 0 {
-        seed
-    } else {
-        derive_seed(seed, 0, u64::from(rep))
-    }
 }
 
 /// Evaluate a scenario file's expectations.

@@ -52,6 +52,17 @@ pub fn derive_seed(seed: u64, point: u64, rep: u64) -> u64 {
     splitmix64(&mut state)
 }
 
+/// Seed of replication `rep` of a scenario (the same at every sweep point:
+/// common random numbers). Replication 0 is the scenario's own seed, so any
+/// run of a check or a sweep replays with `dupsim run --seed`.
+pub fn replication_seed(seed: u64, rep: u32) -> u64 {
+    if rep == 0 {
+        seed
+    } else {
+        derive_seed(seed, 0, u64::from(rep))
+    }
+}
+
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }

@@ -8,8 +8,8 @@
 //!   `replications` (default 1). The grid is the product of the parameters in
 //!   file order, the first varying slowest. Every point is resolved before
 //!   anything runs; an error names the value (file:line:col) or the point.
-//! - Seeds: replication r runs with `derive_seed(seed, 0, r)` at *every*
-//!   point: common random numbers, so two points differ only by what their
+//! - Seeds: replication r runs with `rng::replication_seed(seed, r)` (the
+//!   scenario's seed for r = 0) at *every* point: common random numbers, so two points differ only by what their
 //!   parameters change, not by sampling noise, and curves are smooth.
 //! - Parallelism: runs (point x replication) go to a rayon pool of
 //!   `--threads` threads (default: all cores). Results are gathered and
@@ -38,12 +38,12 @@ mod grid;
 mod report;
 
 pub use grid::{Grid, Param, SweepValue};
-pub use report::{mean_ci, t975, MeanCi};
+pub use report::{mean_ci, MeanCi};
 
 use crate::config::{Override, Source};
 use crate::error::{Error, InputError};
 use crate::output::write_atomic;
-use crate::rng::derive_seed;
+use crate::rng::replication_seed;
 use crate::scenario::Scenario;
 use crate::sim::{run, RunOptions};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -129,7 +129,7 @@ impl Plan {
 
     /// The seed of replication `rep` (the same at every point).
     pub fn run_seed(&self, point: usize, rep: u32) -> u64 {
-        derive_seed(self.scenarios[point].seed, 0, u64::from(rep))
+        replication_seed(self.scenarios[point].seed, rep)
     }
 
     /// The `--set` flags as `path=value`.

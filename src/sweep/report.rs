@@ -47,67 +47,13 @@ pub struct MeanCi {
     pub ci: Option<(f64, f64)>,
 }
 
-/// Mean and 95% confidence interval of `xs` (sample standard deviation, t with n-1 df).
+/// Mean and two-sided 95% confidence interval of `xs`: the one-sided 97.5%
+/// Student-t bounds of `expect::mean_ci`, so sweeps and checks share one
+/// implementation of the t quantile.
 pub fn mean_ci(xs: &[f64]) -> MeanCi {
-    let n = xs.len();
-    let mean = xs.iter().sum::<f64>() / n as f64;
-    if n < 2 {
-        return MeanCi { mean, ci: None };
-    }
-    let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1) as f64;
-    let half = t975(n - 1) * (var / n as f64).sqrt();
-    MeanCi { mean, ci: Some((mean - half, mean + half)) }
-}
-
-/// The 0.975 quantile of Student's t with `df` degrees of freedom (the
-/// multiplier of a two-sided 95% interval): a table up to 30 df, then the
-/// Cornish-Fisher expansion around the normal quantile (error < 1e-6).
-pub fn t975(df: usize) -> f64 {
-    const TABLE: [f64; 30] = [
-        12.706_204_736,
-        4.302_652_730,
-        3.182_446_305,
-        2.776_445_105,
-        2.570_581_836,
-        2.446_911_851,
-        2.364_624_252,
-        2.306_004_135,
-        2.262_157_163,
-        2.228_138_852,
-        2.200_985_160,
-        2.178_812_830,
-        2.160_368_656,
-        2.144_786_688,
-        2.131_449_546,
-        2.119_905_299,
-        2.109_815_578,
-        2.100_922_040,
-        2.093_024_054,
-        2.085_963_447,
-        2.079_613_845,
-        2.073_873_068,
-        2.068_657_610,
-        2.063_898_562,
-        2.059_538_553,
-        2.055_529_439,
-        2.051_830_516,
-        2.048_407_142,
-        2.045_229_642,
-        2.042_272_456,
-    ];
-    if df == 0 {
-        return f64::NAN;
-    }
-    if df <= TABLE.len() {
-        return TABLE[df - 1];
-    }
-    let z = 1.959_963_984_540_054_f64;
-    let v = df as f64;
-    let g1 = (z.powi(3) + z) / 4.0;
-    let g2 = (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / 96.0;
-    let g3 = (3.0 * z.powi(7) + 19.0 * z.powi(5) + 17.0 * z.powi(3) - 15.0 * z) / 384.0;
-    let g4 = (79.0 * z.powi(9) + 776.0 * z.powi(7) + 1482.0 * z.powi(5) - 1920.0 * z.powi(3) - 945.0 * z) / 92160.0;
-    z + g1 / v + g2 / v.powi(2) + g3 / v.powi(3) + g4 / v.powi(4)
+    let (mean, lower, upper) = crate::expect::mean_ci(xs, 0.975);
+    let ci = (xs.len() >= 2 && lower.is_finite() && upper.is_finite()).then_some((lower, upper));
+    MeanCi { mean, ci }
 }
 
 /// The statistics of one grid point.
@@ -289,7 +235,7 @@ fn json_text(plan: &Plan, stats: &[PointStats], runs: &[Vec<Value>], front: &[us
         "overrides": plan.override_flags(),
         "seed": plan.seed,
         "grid": { "parameters": params, "replications": plan.grid.replications, "points": plan.grid.points() },
-        "common_random_numbers": "replication r runs with seed derive_seed(seed, 0, r) at every point",
+        "common_random_numbers": "replication r runs with the same seed at every point: the scenario seed for r = 0, derive_seed(seed, 0, r) after",
         "pareto": front,
         "points": stats.iter().zip(runs).map(|(s, r)| point_json(plan, s, r)).collect::<Vec<_>>(),
     });
@@ -368,7 +314,7 @@ fn md_reproduce(plan: &Plan) -> String {
     let seeds: Vec<String> = (0..plan.grid.replications).map(|r| format!("{r}: `{}`", plan.run_seed(0, r))).collect();
     let _ = writeln!(
         t,
-        "Replication r runs with the same seed at every point (common random numbers), `derive_seed({}, 0, r)`: {}.\n",
+        "Replication r runs with the same seed at every point (common random numbers; the scenario seed {} for r = 0): {}.\n",
         plan.seed,
         seeds.join(", ")
     );
@@ -415,16 +361,6 @@ fn index_md(plan: &Plan, stats: &[PointStats], front: &[usize], has_heatmap: boo
 mod tests {
     use super::*;
 
-    #[test]
-    fn t_quantiles() {
-        assert!((t975(1) - 12.7062).abs() < 1e-4);
-        assert!((t975(2) - 4.3027).abs() < 1e-4);
-        // The expansion meets the table smoothly and tends to the normal quantile.
-        assert!((t975(31) - 2.039513).abs() < 1e-5, "{}", t975(31));
-        assert!((t975(60) - 2.000298).abs() < 1e-5, "{}", t975(60));
-        assert!((t975(1_000_000) - 1.959966).abs() < 1e-5);
-        assert!(t975(0).is_nan());
-    }
 
     #[test]
     fn mean_and_interval() {
