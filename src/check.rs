@@ -62,12 +62,55 @@ pub fn load(path: &Path) -> Result<Option<(Source, Expect)>, InputError> {
     let source = Source::load(path)?;
     let parsed = expect::parse(&source.text).map_err(|e| expect_error(&source, e))?;
     source.resolve(&[], None)?;
+    if source.table.contains_key("sweep") {
+        crate::sweep::Plan::new(&source, &[])?;
+    }
     Ok(parsed.map(|e| (source, e)))
 }
 
-/// Evaluate a scenario file's expectations.
+/// Evaluate a scenario file's expectations (over its grid if it has `[sweep]`).
 pub fn check_file(source: &Source, e: &Expect) -> Result<FileCheck, Error> {
-    check_run(source, e)
+    if source.table.contains_key("sweep") {
+        check_sweep(source, e)
+    } else {
+        check_run(source, e)
+    }
+}
+
+/// Evaluate a sweep scenario: every point, every replication.
+pub fn check_sweep(source: &Source, e: &Expect) -> Result<FileCheck, Error> {
+    let plan = crate::sweep::Plan::new(source, &[])?;
+    let runs = crate::sweep::run_in_memory(&plan)?;
+    let points: Vec<PointResult> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, summaries)| PointResult {
+            params: plan
+                .grid
+                .params
+                .iter()
+                .zip(plan.grid.values(i))
+                .map(|(p, v)| (p.path.clone(), v.text.clone()))
+                .collect(),
+            summaries: summaries.iter().collect(),
+        })
+        .collect();
+    let outcomes = expect::evaluate(e, &points).map_err(|err| expect_error(source, err))?;
+    let mut notes = Vec::new();
+    for o in outcomes.iter().filter(|o| !o.passed) {
+        notes.push(match o.witness {
+            Some((point, rep)) => {
+                let sets: Vec<String> = points[point].params.iter().map(|(k, v)| format!("--set {k}={v}")).collect();
+                let seed = plan.run_seed(point, rep as u32);
+                let mut scenario = plan.scenarios[point].clone();
+                scenario.seed = seed;
+                explain(source, &scenario, seed, o)
+                    .replace(&format!("--seed {seed} --trace"), &format!("{} --seed {seed} --trace", sets.join(" ")))
+            }
+            None => "a condition over the table; see `dupsim sweep` for the per-point numbers".to_string(),
+        });
+    }
+    Ok(FileCheck { path: source.path.clone(), name: plan.name.clone(), outcomes, notes })
 }
 
 /// Evaluate a plain (non-sweep) scenario.

@@ -286,6 +286,27 @@ fn run_job(plan: &Plan, out: &Path, job: Job) -> Result<Value, Error> {
     parse_partial(&text, plan, job.point, job.rep).ok_or_else(|| Error::Bug("partial file does not read back".into()))
 }
 
+/// Run every point and replication in memory (no files; the global rayon
+/// pool), summaries without `perf`, grouped per point in grid order. Used by
+/// `dupsim check` on sweep scenarios.
+pub fn run_in_memory(plan: &Plan) -> Result<Vec<Vec<Value>>, Error> {
+    let jobs: Vec<Job> = all_jobs(plan).collect();
+    let summaries = jobs
+        .par_iter()
+        .map(|&job| {
+            let mut scenario = plan.scenarios[job.point].clone();
+            scenario.seed = plan.run_seed(job.point, job.rep);
+            let (summary, _) = run(&scenario, RunOptions::default()).map_err(|e| at_point(plan, job, e))?;
+            let mut value = summary.to_json();
+            if let Some(map) = value.as_object_mut() {
+                map.shift_remove("perf");
+            }
+            Ok(value)
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(by_point(plan, summaries))
+}
+
 /// Name the point in a run's error.
 fn at_point(plan: &Plan, job: Job, e: Error) -> Error {
     let what = format!("sweep point {} ({}), replication {}", job.point, plan.grid.label(job.point), job.rep);

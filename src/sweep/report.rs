@@ -361,7 +361,6 @@ fn index_md(plan: &Plan, stats: &[PointStats], front: &[usize], has_heatmap: boo
 mod tests {
     use super::*;
 
-
     #[test]
     fn mean_and_interval() {
         let m = mean_ci(&[1.0, 2.0, 3.0]);
