@@ -166,3 +166,29 @@ fn check_passes_shipped_scenarios_and_fails_a_broken_one() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains(&format!("{bad}:13:")), "{}", stderr(&o));
 }
+
+/// Every shipped scenario states its point in `[expect]`, and it holds.
+/// (The benchmark scenarios under scenarios/bench/ are large; CI checks
+/// them with the release binary: `dupsim check scenarios/`.)
+#[test]
+fn shipped_scenarios_pass_their_expectations() {
+    let mut files: Vec<String> = std::fs::read_dir("scenarios")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .map(|p| p.display().to_string())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "{files:?}");
+    let mut args = vec!["check"];
+    args.extend(files.iter().map(String::as_str));
+    let o = dupsim(&args);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{}", stderr(&o));
+    let expectations = out.lines().filter(|l| l.starts_with("PASS")).count();
+    for f in &files {
+        let name = Path::new(f).file_stem().unwrap().to_string_lossy().into_owned();
+        assert!(out.contains(&format!("PASS  {name}:")), "{name} has no expectation:\n{out}");
+    }
+    assert!(out.lines().last().unwrap() == format!("{expectations} passed, 0 failed"), "{out}");
+}
