@@ -660,22 +660,35 @@ fn resolve(ctx: &Ctx, raw: RawScenario) -> Result<Scenario, InputError> {
     })
 }
 
+/// At most this many time-series buckets (max_sim_time / timeseries_bucket).
+const MAX_BUCKETS: u64 = 1_000_000;
+
 fn resolve_run(ctx: &Ctx, r: &RawRun) -> Result<RunSettings, InputError> {
     if r.messages == Some(0) {
         return Err(ctx.err("run.messages", "0 messages; expected at least 1"));
     }
+    let max_sim_time_ns = r.max_sim_time.map_or(30 * DAY, |d| d.0);
+    let bucket = r.timeseries_bucket.map_or(60 * NS_PER_S, |d| d.0);
+    let bucket_ns = ctx.range("run.timeseries_bucket", bucket, NS_PER_S, DAY)?;
+    if max_sim_time_ns / bucket_ns > MAX_BUCKETS {
+        let needed = (max_sim_time_ns / MAX_BUCKETS).div_ceil(NS_PER_S) * NS_PER_S;
+        return Err(ctx.err(
+            "run.max_sim_time",
+            format!(
+                "{} needs more than {MAX_BUCKETS} time-series buckets of {}; set run.timeseries_bucket to at least {}",
+                duration::format_human(max_sim_time_ns),
+                duration::format_human(bucket_ns),
+                duration::format_human(needed)
+            ),
+        ));
+    }
     Ok(RunSettings {
         messages: r.messages,
         duration_ns: r.duration.map(|d| d.0),
-        max_sim_time_ns: r.max_sim_time.map_or(30 * DAY, |d| d.0),
+        max_sim_time_ns,
         max_events: ctx.count("run.max_events", r.max_events, 2_000_000_000, 1, u64::MAX)?,
         max_live_messages: ctx.count("run.max_live_messages", r.max_live_messages, 20_000_000, 1, u64::MAX)?,
-        bucket_ns: ctx.range(
-            "run.timeseries_bucket",
-            r.timeseries_bucket.map_or(60 * NS_PER_S, |d| d.0),
-            NS_PER_S,
-            DAY,
-        )?,
+        bucket_ns,
     })
 }
 

@@ -6,6 +6,10 @@ pub type Nanos = u64;
 
 pub const NS_PER_S: u64 = 1_000_000_000;
 
+/// The longest duration a scenario may write, and the cap of every sampled
+/// latency: 3650 days. Sums of a few such values cannot overflow a u64.
+pub const MAX_NS: Nanos = 3650 * 86_400 * NS_PER_S;
+
 const UNITS: &[(&str, u64)] = &[
     ("ns", 1),
     ("us", 1_000),
@@ -43,7 +47,10 @@ pub fn parse(text: &str) -> Result<Nanos, String> {
             return Err(format!("bad duration \"{text}\": unit \"{unit}\" unknown; expected {UNITS_HELP}"));
         };
         let part = scaled(num, scale).ok_or_else(|| format!("bad duration \"{text}\"; expected {UNITS_HELP}"))?;
-        total = total.checked_add(part).ok_or_else(|| format!("duration \"{text}\" is too large"))?;
+        total = total
+            .checked_add(part)
+            .filter(|t| *t <= MAX_NS)
+            .ok_or_else(|| format!("duration \"{text}\" is too large (at most 3650d)"))?;
         rest = rest[num_len + unit_len..].trim_start();
     }
     Ok(total)
@@ -103,14 +110,14 @@ pub fn as_secs_f64(ns: Nanos) -> f64 {
     ns as f64 / NS_PER_S as f64
 }
 
-/// Seconds (f64, from a distribution) to nanoseconds, rounded, saturating.
+/// Seconds (f64, from a distribution) to nanoseconds, rounded, capped at [`MAX_NS`].
 pub fn from_secs_f64(s: f64) -> Nanos {
     if s.is_nan() || s <= 0.0 {
         return 0;
     }
     let ns = (s * NS_PER_S as f64).round();
-    if ns >= u64::MAX as f64 {
-        u64::MAX
+    if ns >= MAX_NS as f64 {
+        MAX_NS
     } else {
         ns as u64
     }
@@ -135,7 +142,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_durations() {
-        for bad in ["", "-1s", "30", "s", "30x", "1.2.3s", "0.5ns", "99999999999999999999d", "1..s"] {
+        for bad in ["", "-1s", "30", "s", "30x", "1.2.3s", "0.5ns", "99999999999999999999d", "1..s", "3651d"] {
             assert!(parse(bad).is_err(), "{bad:?} should be rejected");
         }
         assert!(parse("-5s").unwrap_err().contains("negative"));
