@@ -12,46 +12,22 @@ state lives in flat lists indexed by message id (= send order).  Stale
 events (visibility timers of deleted/re-received messages, poll timeouts of
 pollers that were served) are discarded when popped, and count as events.
 
-Prints one JSON object on stdout.
+The model's constants, the JSON result and the command line are shared
+with simpy_peer.py (common.py).  Prints one JSON object on stdout.
 """
 
-import argparse
-import json
-import math
 import random
-import resource
-import sys
 import time
 from collections import deque
 from heapq import heappop, heappush
 
-WORKERS = 200
-WAIT_TIME_S = 20.0
-VISIBILITY_TIMEOUT_S = 30.0
-MEDIAN_S = 1.0
-P99_S = 5.0
-Z99 = 2.3263478740408408
-MU = math.log(MEDIAN_S)
-SIGMA = math.log(P99_S / MEDIAN_S) / Z99
-UTILISATION = 0.75
+from common import (MU, SIGMA, UTILISATION, VISIBILITY_TIMEOUT_S, WAIT_TIME_S, WORKERS,
+                    arrival_rate, main, result)
 
 ARRIVE = 0      # a, b unused
 DONE = 1        # a = worker, b = (message, receipt)
 EXPIRE = 2      # a = message, b = receipt
 POLL_TIMEOUT = 3  # a = worker, b = poll id
-
-
-def arrival_rate(workers=WORKERS, utilisation=UTILISATION):
-    mean_service = math.exp(MU + SIGMA * SIGMA / 2.0)
-    return utilisation * workers / mean_service
-
-
-def percentile(sorted_values, q):
-    """Nearest-rank percentile of an already sorted list."""
-    if not sorted_values:
-        return None
-    rank = max(1, math.ceil(q * len(sorted_values)))
-    return sorted_values[rank - 1]
 
 
 def simulate(n_messages, seed, workers=WORKERS, visibility_timeout=VISIBILITY_TIMEOUT_S,
@@ -172,52 +148,14 @@ def simulate(n_messages, seed, workers=WORKERS, visibility_timeout=VISIBILITY_TI
                 poll(a)
     wall_s = time.perf_counter() - started
 
-    e2e.sort()
-    return {
-        "impl": "heapq",
-        "messages": n_messages,
-        "rate": rate,
-        "seed": seed,
-        "workers": workers,
-        "visibility_timeout_s": visibility_timeout,
-        "sim_time_s": now,
-        "events": events,
-        "wall_s": wall_s,
-        "events_per_s": events / wall_s if wall_s > 0 else None,
-        "messages_per_s_wall": n_messages / wall_s if wall_s > 0 else None,
-        "deliveries": deliveries,
-        "redeliveries": redeliveries,
-        "redeliveries_concurrent": redeliveries_concurrent,
-        "effects": effects,
-        "duplicate_effects": duplicate_effects,
-        "delete_stale": delete_stale,
-        "e2e_p50_s": percentile(e2e, 0.50),
-        "e2e_p99_s": percentile(e2e, 0.99),
-        "empty_receives": empty_receives,
-        # Busy time over the arrival window (drain tail excluded).
-        "utilisation": busy_s / (workers * last_send) if last_send > 0 else None,
-        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-    }
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=1_000_000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--workers", type=int, default=WORKERS,
-                        help="default %(default)s (the benchmark uses the default)")
-    parser.add_argument("--visibility-timeout", type=float, default=VISIBILITY_TIMEOUT_S,
-                        help="seconds, default %(default)s; lower it to exercise duplicates")
-    parser.add_argument("--utilisation", type=float, default=UTILISATION,
-                        help="target utilisation that sets the rate, default %(default)s")
-    args = parser.parse_args(argv)
-    if args.messages < 1:
-        parser.error("--messages must be >= 1")
-    rate = arrival_rate(args.workers, args.utilisation)
-    print(f"heapq peer: {args.messages} messages, rate {rate:.6f} msg/s", file=sys.stderr)
-    print(json.dumps(simulate(args.messages, args.seed, args.workers, args.visibility_timeout,
-                                    args.utilisation)))
+    return result("heapq", messages=n_messages, rate=rate, seed=seed, workers=workers,
+                  visibility_timeout=visibility_timeout, sim_time_s=now, events=events,
+                  wall_s=wall_s, deliveries=deliveries, redeliveries=redeliveries,
+                  redeliveries_concurrent=redeliveries_concurrent, effects=effects,
+                  duplicate_effects=duplicate_effects, delete_stale=delete_stale,
+                  empty_receives=empty_receives, e2e=e2e, busy_s=busy_s,
+                  last_send_s=last_send)
 
 
 if __name__ == "__main__":
-    main()
+    main("heapq", simulate, __doc__)

@@ -12,34 +12,18 @@ the workers, a PriorityStore (ordered by send order) for the visible
 messages, get-requests raced against a timeout for long polling, and
 timeouts with callbacks for visibility expiry.  Not micro-optimised.
 
-Prints one JSON object on stdout.
+The model's constants, the JSON result and the command line are shared
+with heapq_peer.py (common.py).  Prints one JSON object on stdout.
 """
 
-import argparse
 import heapq
-import json
-import math
 import random
-import resource
-import sys
 import time
 
 import simpy
 
-WORKERS = 200
-WAIT_TIME_S = 20.0
-VISIBILITY_TIMEOUT_S = 30.0
-MEDIAN_S = 1.0
-P99_S = 5.0
-Z99 = 2.3263478740408408
-MU = math.log(MEDIAN_S)
-SIGMA = math.log(P99_S / MEDIAN_S) / Z99
-UTILISATION = 0.75
-
-
-def arrival_rate(workers=WORKERS, utilisation=UTILISATION):
-    mean_service = math.exp(MU + SIGMA * SIGMA / 2.0)
-    return utilisation * workers / mean_service
+from common import (MU, SIGMA, UTILISATION, VISIBILITY_TIMEOUT_S, WAIT_TIME_S, WORKERS,
+                    arrival_rate, main, result)
 
 
 class Message:
@@ -53,6 +37,8 @@ class Message:
 
 
 class Stats:
+    """Counts of a run; the attribute names are common.result's arguments."""
+
     def __init__(self):
         self.deliveries = 0
         self.redeliveries = 0
@@ -170,14 +156,6 @@ def worker(env, queue, rng, stats):
         queue.delete(msg, receipt)
 
 
-def percentile(sorted_values, q):
-    """Nearest-rank percentile of an already sorted list."""
-    if not sorted_values:
-        return None
-    rank = max(1, math.ceil(q * len(sorted_values)))
-    return sorted_values[rank - 1]
-
-
 def simulate(n_messages, seed, workers=WORKERS, visibility_timeout=VISIBILITY_TIMEOUT_S,
              utilisation=UTILISATION):
     rate = arrival_rate(workers, utilisation)
@@ -197,55 +175,10 @@ def simulate(n_messages, seed, workers=WORKERS, visibility_timeout=VISIBILITY_TI
         events += 1
     wall_s = time.perf_counter() - started
 
-    e2e = sorted(stats.e2e)
-    sim_time = env.now
-    return {
-        "impl": "simpy",
-        "messages": n_messages,
-        "rate": rate,
-        "seed": seed,
-        "workers": workers,
-        "visibility_timeout_s": visibility_timeout,
-        "sim_time_s": sim_time,
-        "events": events,
-        "wall_s": wall_s,
-        "events_per_s": events / wall_s if wall_s > 0 else None,
-        "messages_per_s_wall": n_messages / wall_s if wall_s > 0 else None,
-        "deliveries": stats.deliveries,
-        "redeliveries": stats.redeliveries,
-        "redeliveries_concurrent": stats.redeliveries_concurrent,
-        "effects": stats.effects,
-        "duplicate_effects": stats.duplicate_effects,
-        "delete_stale": stats.delete_stale,
-        "e2e_p50_s": percentile(e2e, 0.50),
-        "e2e_p99_s": percentile(e2e, 0.99),
-        "empty_receives": stats.empty_receives,
-        # Busy time over the arrival window (the drain tail after the last
-        # send is excluded, so small runs are not biased low).
-        "utilisation": (stats.busy_s / (workers * stats.last_send_s)
-                        if stats.last_send_s > 0 else None),
-        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-    }
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=1_000_000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--workers", type=int, default=WORKERS,
-                        help="default %(default)s (the benchmark uses the default)")
-    parser.add_argument("--visibility-timeout", type=float, default=VISIBILITY_TIMEOUT_S,
-                        help="seconds, default %(default)s; lower it to exercise duplicates")
-    parser.add_argument("--utilisation", type=float, default=UTILISATION,
-                        help="target utilisation that sets the rate, default %(default)s")
-    args = parser.parse_args(argv)
-    if args.messages < 1:
-        parser.error("--messages must be >= 1")
-    rate = arrival_rate(args.workers, args.utilisation)
-    print(f"simpy peer: {args.messages} messages, rate {rate:.6f} msg/s", file=sys.stderr)
-    print(json.dumps(simulate(args.messages, args.seed, args.workers, args.visibility_timeout,
-                                    args.utilisation)))
+    return result("simpy", messages=n_messages, rate=rate, seed=seed, workers=workers,
+                  visibility_timeout=visibility_timeout, sim_time_s=env.now, events=events,
+                  wall_s=wall_s, **vars(stats))
 
 
 if __name__ == "__main__":
-    main()
+    main("simpy", simulate, __doc__)
