@@ -273,7 +273,8 @@ struct Job {
 
 /// Run one job, write its partial file, and return the summary as read back
 /// from that file's text (so a fresh and a resumed run give the same numbers).
-fn run_job(plan: &Plan, out: &Path, job: Job) -> Result<Value, Error> {
+/// One run of the grid: its summary without the wall-clock `perf`.
+fn run_point(plan: &Plan, job: Job) -> Result<Value, Error> {
     let mut scenario = plan.scenarios[job.point].clone();
     scenario.seed = plan.run_seed(job.point, job.rep);
     let (summary, _) = run(&scenario, RunOptions::default()).map_err(|e| at_point(plan, job, e))?;
@@ -281,6 +282,11 @@ fn run_job(plan: &Plan, out: &Path, job: Job) -> Result<Value, Error> {
     if let Some(map) = value.as_object_mut() {
         map.shift_remove("perf");
     }
+    Ok(value)
+}
+
+fn run_job(plan: &Plan, out: &Path, job: Job) -> Result<Value, Error> {
+    let value = run_point(plan, job)?;
     let text = partial_text(plan, job.point, job.rep, value);
     write_partial(&partial_path(out, job.point, job.rep), &text)?;
     parse_partial(&text, plan, job.point, job.rep).ok_or_else(|| Error::Bug("partial file does not read back".into()))
@@ -291,19 +297,7 @@ fn run_job(plan: &Plan, out: &Path, job: Job) -> Result<Value, Error> {
 /// `dupsim check` on sweep scenarios.
 pub fn run_in_memory(plan: &Plan) -> Result<Vec<Vec<Value>>, Error> {
     let jobs: Vec<Job> = all_jobs(plan).collect();
-    let summaries = jobs
-        .par_iter()
-        .map(|&job| {
-            let mut scenario = plan.scenarios[job.point].clone();
-            scenario.seed = plan.run_seed(job.point, job.rep);
-            let (summary, _) = run(&scenario, RunOptions::default()).map_err(|e| at_point(plan, job, e))?;
-            let mut value = summary.to_json();
-            if let Some(map) = value.as_object_mut() {
-                map.shift_remove("perf");
-            }
-            Ok(value)
-        })
-        .collect::<Result<Vec<_>, Error>>()?;
+    let summaries = jobs.par_iter().map(|&job| run_point(plan, job)).collect::<Result<Vec<_>, Error>>()?;
     Ok(by_point(plan, summaries))
 }
 
