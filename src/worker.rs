@@ -206,7 +206,7 @@ impl World {
 
     /// Hand newly visible messages to parked long polls, first come first served.
     pub(crate) fn serve_waiters(&mut self) {
-        while self.sqs.has_visible() {
+        while self.sqs.can_deliver() {
             let Some(waiter) = self.waiters.pop_front() else { return };
             let worker = &mut self.workers[waiter.w as usize];
             if !worker.parked || worker.poll_gen != waiter.gen {
@@ -215,7 +215,7 @@ impl World {
             let vt = self.groups[worker.group].receive.visibility_timeout_ns;
             self.sqs.receive(&mut self.ev, &mut self.obs, worker.want, vt, &worker.name, false, &mut worker.inbox);
             if worker.inbox.len == 0 {
-                // Nothing deliverable (in-flight cap): keep waiting.
+                // Every visible message went to the DLQ or expired: keep waiting.
                 self.waiters.push_front(waiter);
                 return;
             }

@@ -261,3 +261,15 @@ duration = "13h"
     assert_eq!(s.causes.concurrent, 1);
     assert_eq!(s.duplicate_effects, 1);
 }
+
+#[test]
+fn in_flight_cap_turns_receives_away_and_slows_the_queue() {
+    let text = std::fs::read_to_string("scenarios/incident.toml").unwrap();
+    let free = run_text(&text, &[]);
+    let capped = run_text(&text, &["queue.inflight_limit=5"]);
+    assert_eq!(free.over_limit, 0);
+    assert!(capped.over_limit > 0, "{}", capped.to_text());
+    assert_eq!(capped.final_states.deleted, capped.sent);
+    // Five messages at a time with a 12 s median: the backlog takes hours.
+    assert!(capped.e2e_latency_s.p50 > 10.0 * free.e2e_latency_s.p50, "{}", capped.to_text());
+}

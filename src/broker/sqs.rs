@@ -93,8 +93,10 @@ impl Sqs {
         self.live
     }
 
-    pub fn has_visible(&self) -> bool {
-        self.visible_count > 0
+    /// Whether a receive now could return a message (something visible, and
+    /// room under the in-flight limit).
+    pub fn can_deliver(&self) -> bool {
+        self.visible_count > 0 && self.in_flight < self.cfg.inflight_limit
     }
 
     pub fn in_flight(&self) -> u64 {
