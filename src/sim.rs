@@ -91,10 +91,10 @@ pub enum Event {
         w: u32,
         h: Handle,
     },
+    /// A heartbeat (`heartbeat`) or a failed attempt's release reaches the broker.
     ChangeVisibilityAtBroker {
         w: u32,
         h: Handle,
-        t_ns: Nanos,
         heartbeat: bool,
     },
     /// A slot's last call has completed: it takes new work.
@@ -283,9 +283,7 @@ impl World {
             Event::StepDone { w, slot, gen } => self.on_step_done(w, slot, gen),
             Event::Heartbeat { w, slot, gen } => self.on_heartbeat(w, slot, gen),
             Event::DeleteAtBroker { w, h } => self.delete_at_broker(w, h),
-            Event::ChangeVisibilityAtBroker { w, h, t_ns, heartbeat } => {
-                self.change_visibility_at_broker(w, h, t_ns, heartbeat)
-            }
+            Event::ChangeVisibilityAtBroker { w, h, heartbeat } => self.change_visibility_at_broker(w, h, heartbeat),
             Event::SlotFree { w, slot, gen } => self.on_slot_free(w, slot, gen),
             Event::Crash { w, life } => self.on_crash(w, Some(life)),
             Event::ScriptedCrash { w } => self.on_crash(w, None),
@@ -297,6 +295,9 @@ impl World {
         }
     }
 }
+
+/// Heap entries are (time, seq, event): keep events small.
+const _: () = assert!(std::mem::size_of::<Event>() <= 24);
 
 /// Run a scenario: the one entry point of the simulator core.
 pub fn run(s: &Scenario, opts: RunOptions) -> Result<(Summary, Option<Trace>), Error> {

@@ -457,27 +457,46 @@ impl World {
         let name = &self.workers[w as usize].name;
         self.obs.trace(now, Kind::Fail, Some(slot.handle.id), name, Some(slot.handle.receive), reason);
         self.workers[w as usize].slots[s as usize].phase = Phase::Finishing;
-        let release_ns = match self.group_of(w).on_failure {
-            FailurePolicy::Expire => None,
-            FailurePolicy::Release => Some(0),
-            FailurePolicy::Backoff { base_ns, max_ns } => {
-                let doublings = slot.handle.receive.saturating_sub(1).min(40);
-                Some(base_ns.saturating_mul(1u64 << doublings).min(max_ns))
-            }
-        };
-        let Some(t_ns) = release_ns else {
+        if self.release_ns(w, slot.handle).is_none() {
             return self.free_slot(w, s);
-        };
+        }
         let call = self.net.call(ApiKind::ChangeVisibility);
         let h = slot.handle;
         if !call.request_lost {
             if call.up_ns == 0 {
-                self.change_visibility_at_broker(w, h, t_ns, false);
+                self.change_visibility_at_broker(w, h, false);
             } else {
-                self.ev.after(call.up_ns, Event::ChangeVisibilityAtBroker { w, h, t_ns, heartbeat: false });
+                self.ev.after(call.up_ns, Event::ChangeVisibilityAtBroker { w, h, heartbeat: false });
             }
         }
         self.finish_call(w, s, slot.gen, call);
+    }
+
+    /// The visibility a failed attempt sets under the group's failure policy
+    /// (None: leave the message to expire).
+    fn release_ns(&self, w: u32, h: Handle) -> Option<Nanos> {
+        match self.group_of(w).on_failure {
+            FailurePolicy::Expire => None,
+            FailurePolicy::Release => Some(0),
+            FailurePolicy::Backoff { base_ns, max_ns } => {
+                let doublings = h.receive.saturating_sub(1).min(40);
+                Some(base_ns.saturating_mul(1u64 << doublings).min(max_ns))
+            }
+        }
+    }
+
+    /// The lease a heartbeat asks for: fixed, or a multiple of the group's
+    /// observed p99 processing time (adaptive).
+    fn heartbeat_extend_ns(&self, w: u32) -> Nanos {
+        let g = self.workers[w as usize].group;
+        match self.groups[g].heartbeat {
+            Heartbeat::None => 0,
+            Heartbeat::Fixed { extend_ns, .. } => extend_ns,
+            Heartbeat::Adaptive { multiple, min_extend_ns, .. } => {
+                let p99 = self.observed[g].value_at_quantile(0.99) as f64;
+                min_extend_ns.max((p99 * multiple) as Nanos)
+            }
+        }
     }
 
     /// Free the slot when the caller sees the call end (its response, or the
@@ -499,8 +518,12 @@ impl World {
         self.sqs.delete(&mut self.ev, &mut self.obs, h, name);
     }
 
-    pub(crate) fn change_visibility_at_broker(&mut self, w: u32, h: Handle, t_ns: Nanos, heartbeat: bool) {
+    /// A ChangeMessageVisibility request reaches the broker: a heartbeat's
+    /// extension, or a failed attempt's release. The visibility asked for is
+    /// worked out here (it keeps the event small).
+    pub(crate) fn change_visibility_at_broker(&mut self, w: u32, h: Handle, heartbeat: bool) {
         use crate::broker::ChangeOutcome;
+        let t_ns = if heartbeat { self.heartbeat_extend_ns(w) } else { self.release_ns(w, h).unwrap_or(0) };
         self.obs.m.api.change_visibility += 1;
         self.obs.m.api.billed += 1;
         let now = self.ev.now();
@@ -521,23 +544,18 @@ impl World {
         if slot.phase == Phase::Finishing {
             return;
         }
-        let g = self.workers[w as usize].group;
-        let (interval_ns, extend_ns) = match self.groups[g].heartbeat {
+        let interval_ns = match self.group_of(w).heartbeat {
             Heartbeat::None => return,
-            Heartbeat::Fixed { interval_ns, extend_ns } => (interval_ns, extend_ns),
-            Heartbeat::Adaptive { interval_ns, multiple, min_extend_ns } => {
-                let p99 = self.observed[g].value_at_quantile(0.99) as f64;
-                (interval_ns, min_extend_ns.max((p99 * multiple) as Nanos))
-            }
+            Heartbeat::Fixed { interval_ns, .. } | Heartbeat::Adaptive { interval_ns, .. } => interval_ns,
         };
         self.obs.m.heartbeats += 1;
         let call = self.net.call(ApiKind::ChangeVisibility);
         if !call.request_lost {
             let h = slot.handle;
             if call.up_ns == 0 {
-                self.change_visibility_at_broker(w, h, extend_ns, true);
+                self.change_visibility_at_broker(w, h, true);
             } else {
-                self.ev.after(call.up_ns, Event::ChangeVisibilityAtBroker { w, h, t_ns: extend_ns, heartbeat: true });
+                self.ev.after(call.up_ns, Event::ChangeVisibilityAtBroker { w, h, heartbeat: true });
             }
         }
         self.ev.after(interval_ns, Event::Heartbeat { w, slot: s, gen });
