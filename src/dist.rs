@@ -7,6 +7,7 @@
 
 use crate::duration::{from_secs_f64, Nanos, NS_PER_S};
 use crate::rng::{unit, Stream};
+use rand::RngCore;
 
 /// z such that P(Z <= z) = 0.99 for a standard normal Z.
 pub const Z99: f64 = 2.326_347_874_040_841;
@@ -105,12 +106,58 @@ pub fn exp1(rng: &mut Stream) -> f64 {
     -libm::log(1.0 - unit(rng))
 }
 
-/// A standard normal draw (Box-Muller; one uniform pair per draw).
+/// A standard normal draw: the inverse normal CDF of one uniform draw in
+/// (0, 1). Acklam's rational approximation (relative error below 1.2e-9)
+/// needs a logarithm only in the outer 4.85% of draws, which makes it about
+/// twice as fast as Box-Muller with a portable `log` and `cos`.
 #[inline]
 pub fn standard_normal(rng: &mut Stream) -> f64 {
-    let u1 = 1.0 - unit(rng); // (0, 1]
-    let u2 = unit(rng);
-    libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(std::f64::consts::TAU * u2)
+    let p = ((rng.next_u64() >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64);
+    inverse_normal_cdf(p)
+}
+
+/// The standard normal quantile of `p` in (0, 1) (Acklam's algorithm).
+pub fn inverse_normal_cdf(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] =
+        [7.784_695_709_041_462e-3, 3.224_671_290_700_398e-1, 2.445_134_137_142_996, 3.754_408_661_907_416];
+    const P_LOW: f64 = 0.02425;
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    if p < P_LOW {
+        tail(libm::sqrt(-2.0 * libm::log(p)))
+    } else if p <= 1.0 - P_LOW {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    } else {
+        -tail(libm::sqrt(-2.0 * libm::log(1.0 - p)))
+    }
 }
 
 fn empirical(sorted: &[Nanos], u: f64) -> Nanos {
@@ -194,6 +241,29 @@ mod tests {
         let xs = draws(&mut e, 10_000);
         assert!(xs.iter().all(|x| (1.0..=10.0).contains(x)));
         assert!((quantile(xs, 0.5) - 2.0).abs() < 0.1);
+    }
+
+    #[test]
+    fn inverse_normal_matches_the_table_and_is_symmetric() {
+        for (p, z) in [(0.5, 0.0), (0.975, 1.959_963_984_540_054), (0.99, Z99), (0.001, -3.090_232_306_167_813)] {
+            assert!((inverse_normal_cdf(p) - z).abs() < 1e-8, "p={p}: {}", inverse_normal_cdf(p));
+        }
+        for p in [1e-6, 0.01, 0.02425, 0.3, 0.49] {
+            assert!((inverse_normal_cdf(p) + inverse_normal_cdf(1.0 - p)).abs() < 1e-8, "p={p}");
+        }
+    }
+
+    #[test]
+    fn standard_normal_draws_have_mean_0_and_variance_1() {
+        let mut rng = stream(9, "normal");
+        let n = 200_000;
+        let xs: Vec<f64> = (0..n).map(|_| standard_normal(&mut rng)).collect();
+        let mean = xs.iter().sum::<f64>() / n as f64;
+        let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1) as f64;
+        assert!(mean.abs() < 0.01, "mean {mean}");
+        assert!((var - 1.0).abs() < 0.015, "variance {var}");
+        let above = xs.iter().filter(|x| **x > Z99).count() as f64 / n as f64;
+        assert!((above - 0.01).abs() < 0.0015, "P(Z > z99) {above}");
     }
 
     #[test]
