@@ -1,6 +1,8 @@
 //! A run's timeline: trace rows to Gantt bars (one per attempt) and marks
 //! (lease expiries, duplicate effects), drawn by `chart::timeline_chart`.
 //! Lanes are worker slots: a worker's overlapping attempts get separate lanes.
+//! A mark sits on the lane of the attempt it concerns (the holder whose lease
+//! expired, the attempt that committed the duplicate).
 
 use super::chart::{self, GanttBar, GanttMark, MarkKind, Outcome};
 use crate::trace::{self, Row};
@@ -18,7 +20,8 @@ pub fn bars_and_marks(rows: &[Row]) -> (Vec<GanttBar>, Vec<GanttMark>) {
     }
     let mut open: BTreeMap<(u64, u32), Open> = BTreeMap::new();
     let mut done: Vec<(Open, f64)> = Vec::new();
-    let mut marks = Vec::new();
+    // (mark, the attempt it concerns)
+    let mut marks: Vec<(GanttMark, (u64, u32))> = Vec::new();
     let mut last_t = 0.0f64;
     for r in rows {
         last_t = last_t.max(r.t_s);
@@ -30,13 +33,13 @@ pub fn bars_and_marks(rows: &[Row]) -> (Vec<GanttBar>, Vec<GanttMark>) {
             }
             "effect" | "duplicate_effect" => {
                 if r.event == "duplicate_effect" {
-                    marks.push(GanttMark { lane: None, t_s: r.t_s, kind: MarkKind::DuplicateEffect, msg });
+                    marks.push((GanttMark { lane: None, t_s: r.t_s, kind: MarkKind::DuplicateEffect, msg }, key));
                 }
                 if let Some(o) = open.get_mut(&key) {
                     o.outcome = Some(if r.event == "effect" { Outcome::Success } else { Outcome::DuplicateSuccess });
                 }
             }
-            "expire" => marks.push(GanttMark { lane: None, t_s: r.t_s, kind: MarkKind::Expire, msg }),
+            "expire" => marks.push((GanttMark { lane: None, t_s: r.t_s, kind: MarkKind::Expire, msg }, key)),
             "delete" | "delete_stale" | "delete_error" | "fail" | "crash" => {
                 if let Some(mut o) = open.remove(&key) {
                     o.outcome = Some(match r.event.as_str() {
@@ -54,6 +57,7 @@ pub fn bars_and_marks(rows: &[Row]) -> (Vec<GanttBar>, Vec<GanttMark>) {
     done.sort_by(|a, b| a.0.start_s.total_cmp(&b.0.start_s).then(a.0.msg.cmp(&b.0.msg)));
     // Pack each worker's attempts into the first free slot lane.
     let mut lane_ends: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut lane_of: BTreeMap<(u64, u32), String> = BTreeMap::new();
     let mut bars = Vec::with_capacity(done.len());
     for (o, end) in done {
         let ends = lane_ends.entry(o.worker.clone()).or_default();
@@ -64,6 +68,7 @@ pub fn bars_and_marks(rows: &[Row]) -> (Vec<GanttBar>, Vec<GanttMark>) {
             ends[i] = end;
         }
         let lane = if i == 0 { o.worker.clone() } else { format!("{}/{}", o.worker, i) };
+        lane_of.insert((o.msg, o.receive), lane.clone());
         bars.push(GanttBar {
             lane,
             start_s: o.start_s,
@@ -73,6 +78,7 @@ pub fn bars_and_marks(rows: &[Row]) -> (Vec<GanttBar>, Vec<GanttMark>) {
             receive: o.receive,
         });
     }
+    let marks = marks.into_iter().map(|(m, key)| GanttMark { lane: lane_of.get(&key).cloned(), ..m }).collect();
     (bars, marks)
 }
 
@@ -98,6 +104,8 @@ mod tests {
         );
         assert_eq!((bars[1].lane.as_str(), bars[1].end_s, bars[1].outcome), ("B", 60.0, Outcome::DuplicateSuccess));
         assert_eq!(marks.iter().map(|m| m.kind).collect::<Vec<_>>(), vec![MarkKind::Expire, MarkKind::DuplicateEffect]);
+        // A's lease expired; B committed the duplicate.
+        assert_eq!(marks.iter().map(|m| m.lane.as_deref()).collect::<Vec<_>>(), vec![Some("A"), Some("B")]);
     }
 
     #[test]
