@@ -100,6 +100,11 @@ impl Source {
         InputError::at_span(&self.path, &self.text, span, message)
     }
 
+    /// The file's TOML tree with the span of every key and value.
+    pub(crate) fn spans(&self) -> &Item {
+        &self.spans
+    }
+
     /// The span of the value at a dotted path such as `workers[1].receive.max`.
     pub fn span_of(&self, path: &str) -> Option<Range<usize>> {
         self.spans.lookup(path)?.span.clone()

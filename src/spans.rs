@@ -209,6 +209,20 @@ impl<'de> Deserialize<'de> for Item {
     }
 }
 
+impl Node {
+    /// A string, number or boolean as a TOML value (None for datetimes,
+    /// arrays and tables).
+    pub(crate) fn scalar(&self) -> Option<toml::Value> {
+        match self {
+            Node::Str(s) => Some(toml::Value::String(s.clone())),
+            Node::Int(i) => Some(toml::Value::Integer(*i)),
+            Node::Float(f) => Some(toml::Value::Float(*f)),
+            Node::Bool(b) => Some(toml::Value::Boolean(*b)),
+            _ => None,
+        }
+    }
+}
+
 impl Item {
     /// Parse a whole TOML document.
     pub(crate) fn parse(text: &str) -> Result<Item, toml::de::Error> {

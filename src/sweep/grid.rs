@@ -3,18 +3,14 @@
 //!
 //! The keys of `[sweep]` are dotted scenario paths (quoted, as TOML needs:
 //! `"queue.visibility_timeout"`), so `Source::error_at` cannot address them;
-//! this module reads the table once more with byte spans and locates its own
+//! this module walks the file's span tree (`spans.rs`) and locates its own
 //! errors at the offending key or value.
 
 use crate::config::Source;
 use crate::duration::{self, Nanos};
 use crate::error::InputError;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
-use std::collections::BTreeMap;
-use std::fmt;
+use crate::spans::{Item, Node};
 use std::ops::Range;
-use toml::Spanned;
 
 /// At most this many values per parameter (a range can expand to many).
 const MAX_VALUES: usize = 10_000;
@@ -87,24 +83,29 @@ impl Grid {
 
 /// Read `[sweep]` from a loaded scenario.
 pub fn parse(source: &Source) -> Result<Grid, InputError> {
-    let doc: SpanDoc = toml::from_str(&source.text).map_err(|e| source.error_at("sweep", e.message().to_string()))?;
-    let Some(table) = doc.sweep else {
+    let sweep = match &source.spans().node {
+        Node::Table(entries) => entries.iter().find(|(k, _)| k.name == "sweep"),
+        _ => None,
+    };
+    let Some((sweep_key, table)) = sweep else {
         return Err(InputError::path(
             &source.path,
             "no [sweep] table; add one, e.g. [sweep] \"queue.visibility_timeout\" = [\"30s\", \"60s\"]",
         ));
     };
-    let span = table.span();
-    let mut entries: Vec<(String, Spanned<Entry>)> = table.into_inner().into_iter().collect();
-    entries.sort_by_key(|(_, e)| e.span().start);
+    let span = table.span.clone().or_else(|| sweep_key.span.clone()).unwrap_or(0..0);
+    let Node::Table(entries) = &table.node else {
+        return Err(InputError::at_span(&source.path, &source.text, Some(span), "`sweep` must be a table"));
+    };
     let at = |span: Range<usize>, msg: String| InputError::at_span(&source.path, &source.text, Some(span), msg);
     let mut replications = 1;
     let mut params = Vec::new();
     for (key, entry) in entries {
-        if key == "replications" {
-            replications = parse_replications(entry).map_err(|(s, m)| at(s, m))?;
+        let entry_span = entry.span.clone().or_else(|| key.span.clone()).unwrap_or_else(|| span.clone());
+        if key.name == "replications" {
+            replications = parse_replications(entry, entry_span).map_err(|(s, m)| at(s, m))?;
         } else {
-            params.push(parse_param(key, entry).map_err(|(s, m)| at(s, m))?);
+            params.push(parse_param(key.name.clone(), entry, entry_span).map_err(|(s, m)| at(s, m))?);
         }
     }
     if params.is_empty() {
@@ -123,21 +124,26 @@ pub fn parse(source: &Source) -> Result<Grid, InputError> {
 
 type Located = (Range<usize>, String);
 
-fn parse_replications(entry: Spanned<Entry>) -> Result<u32, Located> {
-    let span = entry.span();
-    match entry.into_inner() {
-        Entry::Scalar(toml::Value::Integer(n)) if (1..=MAX_REPLICATIONS).contains(&n) => Ok(n as u32),
+fn parse_replications(entry: &Item, span: Range<usize>) -> Result<u32, Located> {
+    match entry.node {
+        Node::Int(n) if (1..=MAX_REPLICATIONS).contains(&n) => Ok(n as u32),
         _ => Err((span, format!("sweep.replications: expected an integer from 1 to {MAX_REPLICATIONS}"))),
     }
 }
 
-fn parse_param(path: String, entry: Spanned<Entry>) -> Result<Param, Located> {
-    let span = entry.span();
+fn parse_param(path: String, entry: &Item, span: Range<usize>) -> Result<Param, Located> {
     let what = format!("sweep \"{path}\"");
-    let values = match entry.into_inner() {
-        Entry::List(items) => list_values(&what, items, &span)?,
-        Entry::Range(table) => range_values(&what, &table, &span)?,
-        Entry::Scalar(_) => {
+    let values = match &entry.node {
+        Node::Array(items) => list_values(&what, items, &span)?,
+        Node::Table(fields) => {
+            let table: toml::Table =
+                fields.iter().filter_map(|(k, v)| Some((k.name.clone(), v.node.scalar()?))).collect();
+            if let Some((k, _)) = fields.iter().find(|(_, v)| v.node.scalar().is_none()) {
+                return Err((span, format!("{what}: `{}` in a range must be a string or a number", k.name)));
+            }
+            range_values(&what, &table, &span)?
+        }
+        _ => {
             let msg = format!("{what}: expected a list of values, e.g. [\"30s\", \"60s\"], or a range {{ from = \"15s\", to = \"300s\", step = \"15s\" }}");
             return Err((span, msg));
         }
@@ -148,18 +154,19 @@ fn parse_param(path: String, entry: Spanned<Entry>) -> Result<Param, Located> {
     Ok(Param { short: String::new(), path, values, span })
 }
 
-fn list_values(what: &str, items: Vec<Spanned<toml::Value>>, span: &Range<usize>) -> Result<Vec<SweepValue>, Located> {
+fn list_values(what: &str, items: &[Item], span: &Range<usize>) -> Result<Vec<SweepValue>, Located> {
     if items.is_empty() {
         return Err((span.clone(), format!("{what}: empty list; give at least one value")));
     }
     let mut values: Vec<SweepValue> = Vec::with_capacity(items.len());
     for item in items {
-        let span = item.span();
-        let value = item.into_inner();
+        let span = item.span.clone().unwrap_or_else(|| span.clone());
+        let Some(value) = item.node.scalar() else {
+            return Err((span, format!("{what}: expected a string, number or boolean")));
+        };
         let text = match &value {
             toml::Value::String(s) => s.clone(),
-            toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) => value.to_string(),
-            _ => return Err((span, format!("{what}: expected a string, number or boolean"))),
+            v => v.to_string(),
         };
         if values.iter().any(|v| v.text == text) {
             return Err((span, format!("{what}: the value {text} is listed twice")));
@@ -266,61 +273,6 @@ pub fn short_name(path: &str) -> String {
         words.iter().filter_map(|w| w.chars().next()).collect()
     } else {
         last.into()
-    }
-}
-
-// ---------------------------------------------------------------- spans
-
-/// The scenario file as far as `[sweep]` is concerned, with spans.
-#[derive(Deserialize)]
-struct SpanDoc {
-    sweep: Option<Spanned<BTreeMap<String, Spanned<Entry>>>>,
-}
-
-/// A `[sweep]` entry as written.
-enum Entry {
-    List(Vec<Spanned<toml::Value>>),
-    Range(toml::Table),
-    Scalar(toml::Value),
-}
-
-impl<'de> Deserialize<'de> for Entry {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(EntryVisitor)
-    }
-}
-
-struct EntryVisitor;
-
-impl<'de> Visitor<'de> for EntryVisitor {
-    type Value = Entry;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a list of values or a range table")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Entry, E> {
-        Ok(Entry::Scalar(toml::Value::Boolean(v)))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Entry, E> {
-        Ok(Entry::Scalar(toml::Value::Integer(v)))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Entry, E> {
-        i64::try_from(v).map(|v| Entry::Scalar(toml::Value::Integer(v))).map_err(E::custom)
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Entry, E> {
-        Ok(Entry::Scalar(toml::Value::Float(v)))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Entry, E> {
-        Ok(Entry::Scalar(toml::Value::String(v.into())))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Entry, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<Spanned<toml::Value>>()? {
-            items.push(item);
-        }
-        Ok(Entry::List(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Entry, A::Error> {
-        toml::Table::deserialize(de::value::MapAccessDeserializer::new(map)).map(Entry::Range)
     }
 }
 
