@@ -174,28 +174,16 @@ pub fn parse(text: &str) -> Result<Vec<Row>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
-
-    struct Shared(Arc<Mutex<Vec<u8>>>);
-    impl Write for Shared {
-        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
 
     #[test]
     fn rows_have_exact_times_and_quoted_details() {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let mut t = Trace::new(Box::new(Shared(buf.clone())));
+        let buf = MemoryBuffer::default();
+        let mut t = Trace::new(Box::new(buf.clone()));
         t.row(30 * NS_PER_S, Kind::Expire, Some(1), "", Some(1), "");
         t.row(31 * NS_PER_S + 500_000_000, Kind::Receive, Some(1), "B", Some(2), "a,b");
         t.row(1, Kind::Crash, None, "A", None, "");
         assert_eq!(t.finish().unwrap(), 3);
-        let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+        let text = buf.text();
         assert_eq!(text, format!("{HEADER}\n30,expire,1,,1,\n31.5,receive,1,B,2,\"a,b\"\n0.000000001,crash,,A,,\n"));
         let rows = parse(&text).unwrap();
         assert_eq!(rows[1].detail, "a,b");
