@@ -16,6 +16,8 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+mod topology;
+
 /// A scenario file as read: its text, its TOML tree, and where each value stands.
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -256,8 +258,11 @@ struct RawScenario {
     #[serde(default)]
     run: RawRun,
     producer: RawProducer,
+    queue: Option<RawQueue>,
+    /// A topology: several named queues (instead of `[queue]`).
+    queues: Option<Vec<RawQueue>>,
     #[serde(default)]
-    queue: RawQueue,
+    topics: Vec<topology::RawTopic>,
     workers: Vec<RawWorkers>,
     handler: RawHandler,
     #[serde(default)]
@@ -292,6 +297,11 @@ struct RawProducer {
     delay: Option<Dur>,
     payload_bytes: Option<u64>,
     max_send_retries: Option<u32>,
+    /// Send to this queue (by name) ...
+    queue: Option<String>,
+    /// ... or publish to this topic.
+    topic: Option<String>,
+    attributes: Option<std::collections::BTreeMap<String, topology::RawAttribute>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -306,6 +316,7 @@ enum RawArrival {
 #[serde(rename_all = "snake_case")]
 enum RawQueueKind {
     SqsStandard,
+    SqsFifo,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -319,7 +330,8 @@ enum RawDeletePolicy {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawQueue {
-    #[allow(dead_code)]
+    /// Required in `[[queues]]`.
+    name: Option<String>,
     kind: Option<RawQueueKind>,
     visibility_timeout: Option<Dur>,
     retention: Option<Dur>,
@@ -330,12 +342,23 @@ struct RawQueue {
     inflight_limit: Option<u64>,
     price_per_million: Option<f64>,
     redrive_at: Option<Vec<Dur>>,
+    // SQS FIFO only (resolved in config/topology.rs).
+    groups: Option<u32>,
+    group_skew: Option<f64>,
+    deduplication: Option<topology::RawDeduplication>,
+    deduplication_scope: Option<topology::RawDedupScope>,
+    high_throughput: Option<bool>,
+    api_limit_per_s: Option<u32>,
+    throttle_retry: Option<Dur>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawWorkers {
     name: String,
+    /// The queue the group consumes (required with several queues).
+    queue: Option<String>,
+    handler: Option<RawHandler>,
     count: Option<u32>,
     concurrency: Option<u32>,
     start_at: Option<Dur>,
@@ -626,7 +649,21 @@ const DAY: Nanos = 86_400 * NS_PER_S;
 
 fn resolve(ctx: &Ctx, raw: RawScenario) -> Result<Scenario, InputError> {
     let run = resolve_run(ctx, &raw.run)?;
-    let producer = resolve_producer(ctx, &raw.producer)?;
+    let (queues, topology) = match (&raw.queue, &raw.queues) {
+        (Some(_), Some(_)) => {
+            return Err(ctx.err("queues", "give either one `[queue]` or several `[[queues]]`, not both"));
+        }
+        (None, Some(list)) => (topology::resolve_queues(ctx, list)?, true),
+        (one, None) => {
+            (vec![resolve_queue(ctx, "queue", one.as_ref().unwrap_or(&RawQueue::default()), "queue")?], false)
+        }
+    };
+    let attributes = topology::resolve_attributes(ctx, raw.producer.attributes.as_ref())?;
+    let topics = topology::resolve_topics(ctx, &raw.topics, &queues, &attributes)?;
+    let target = topology::resolve_target(ctx, &raw.producer, &queues, &topics)?;
+    let mut producer = resolve_producer(ctx, &raw.producer)?;
+    producer.target = target;
+    producer.attributes = attributes;
     if run.messages.is_none() && run.duration_ns.is_none() && !matches!(producer.arrival, Arrival::Scripted { .. }) {
         return Err(ctx.err("run", "say how much to send: run.messages or run.duration"));
     }
@@ -643,8 +680,12 @@ fn resolve(ctx: &Ctx, raw: RawScenario) -> Result<Scenario, InputError> {
     if raw.workers.is_empty() {
         return Err(ctx.err("workers", "at least one [[workers]] group is needed"));
     }
-    let workers: Vec<WorkerGroup> =
-        raw.workers.iter().enumerate().map(|(i, w)| resolve_workers(ctx, i, w)).collect::<Result<_, _>>()?;
+    let workers: Vec<WorkerGroup> = raw
+        .workers
+        .iter()
+        .enumerate()
+        .map(|(i, w)| resolve_workers(ctx, i, w, &queues, &dependencies))
+        .collect::<Result<_, _>>()?;
     for (i, w) in workers.iter().enumerate() {
         if workers[..i].iter().any(|o| o.name == w.name) {
             return Err(ctx.err(&format!("workers[{i}].name"), format!("worker group `{}` is defined twice", w.name)));
@@ -656,8 +697,10 @@ fn resolve(ctx: &Ctx, raw: RawScenario) -> Result<Scenario, InputError> {
         seed: raw.seed.unwrap_or(1),
         run,
         producer,
-        queue: resolve_queue(ctx, &raw.queue)?,
-        handler: resolve_handler(ctx, &raw.handler, &dependencies)?,
+        queues,
+        topics,
+        topology,
+        handler: resolve_handler(ctx, "handler", &raw.handler, &dependencies)?,
         workers,
         dependencies,
         network: resolve_network(ctx, &raw.network)?,
@@ -726,44 +769,82 @@ fn resolve_producer(ctx: &Ctx, p: &RawProducer) -> Result<Producer, InputError> 
         delay_ns: ctx.range("producer.delay", p.delay.map_or(0, |d| d.0), 0, MIN15)?,
         payload_bytes: ctx.count("producer.payload_bytes", p.payload_bytes, 1024, 1, 1 << 20)?,
         max_send_retries: ctx.count("producer.max_send_retries", p.max_send_retries.map(u64::from), 3, 0, 100)? as u32,
+        target: Target::Queue(0),
+        attributes: Vec::new(),
     })
 }
 
-fn resolve_queue(ctx: &Ctx, q: &RawQueue) -> Result<Queue, InputError> {
+/// One queue; `at` is its path (`queue` or `queues[i]`), `name` its name.
+fn resolve_queue(ctx: &Ctx, at: &str, q: &RawQueue, name: &str) -> Result<Queue, InputError> {
+    let path = |field: &str| format!("{at}.{field}");
+    let kind = match q.kind.unwrap_or(RawQueueKind::SqsStandard) {
+        RawQueueKind::SqsStandard => QueueKind::SqsStandard,
+        RawQueueKind::SqsFifo => QueueKind::SqsFifo,
+    };
+    let fifo = topology::resolve_fifo(ctx, at, q, kind)?;
+    if kind == QueueKind::SqsFifo {
+        if q.broker_duplicate.is_some_and(|p| p > 0.0) {
+            return Err(ctx.err(&path("broker_duplicate"), "FIFO queues do not duplicate messages; expected 0"));
+        }
+        if q.delete_policy.is_some_and(|p| !matches!(p, RawDeletePolicy::Strict)) {
+            return Err(ctx.err(
+                &path("delete_policy"),
+                "a FIFO queue rejects a delete with an expired receipt handle; only \"strict\" applies",
+            ));
+        }
+    }
     let redrive_at_ns: Vec<Nanos> = q.redrive_at.iter().flatten().map(|d| d.0).collect();
     Ok(Queue {
+        name: name.to_string(),
+        kind,
         visibility_timeout_ns: ctx.range(
-            "queue.visibility_timeout",
+            &path("visibility_timeout"),
             q.visibility_timeout.map_or(30 * NS_PER_S, |d| d.0),
             0,
             H12,
         )?,
-        retention_ns: ctx.range("queue.retention", q.retention.map_or(4 * DAY, |d| d.0), 60 * NS_PER_S, 14 * DAY)?,
+        retention_ns: ctx.range(&path("retention"), q.retention.map_or(4 * DAY, |d| d.0), 60 * NS_PER_S, 14 * DAY)?,
         max_receive_count: match q.max_receive_count {
-            Some(m) => Some(ctx.count("queue.max_receive_count", Some(u64::from(m)), 0, 1, 1000)? as u32),
+            Some(m) => Some(ctx.count(&path("max_receive_count"), Some(u64::from(m)), 0, 1, 1000)? as u32),
             None => None,
         },
-        delete_policy: match q.delete_policy.unwrap_or(RawDeletePolicy::LatestOnly) {
+        delete_policy: match q.delete_policy.unwrap_or(match kind {
+            QueueKind::SqsFifo => RawDeletePolicy::Strict,
+            QueueKind::SqsStandard => RawDeletePolicy::LatestOnly,
+        }) {
             RawDeletePolicy::LatestOnly => DeletePolicy::LatestOnly,
             RawDeletePolicy::AnyHandle => DeletePolicy::AnyHandle,
             RawDeletePolicy::Strict => DeletePolicy::Strict,
         },
-        short_poll_miss: ctx.prob("queue.short_poll_miss", q.short_poll_miss, 0.0)?,
-        broker_duplicate: ctx.prob("queue.broker_duplicate", q.broker_duplicate, 0.0)?,
-        inflight_limit: ctx.count("queue.inflight_limit", q.inflight_limit, 120_000, 1, u64::MAX)?,
+        short_poll_miss: ctx.prob(&path("short_poll_miss"), q.short_poll_miss, 0.0)?,
+        broker_duplicate: ctx.prob(&path("broker_duplicate"), q.broker_duplicate, 0.0)?,
+        inflight_limit: ctx.count(&path("inflight_limit"), q.inflight_limit, 120_000, 1, u64::MAX)?,
         price_per_million_usd: {
-            let p = q.price_per_million.unwrap_or(0.40);
+            let default = if kind == QueueKind::SqsFifo { 0.50 } else { 0.40 };
+            let p = q.price_per_million.unwrap_or(default);
             if !(p.is_finite() && p >= 0.0) {
-                return Err(ctx.err("queue.price_per_million", "expected a non-negative price in USD"));
+                return Err(ctx.err(&path("price_per_million"), "expected a non-negative price in USD"));
             }
             p
         },
         redrive_at_ns,
+        fifo,
     })
 }
 
-fn resolve_workers(ctx: &Ctx, i: usize, w: &RawWorkers) -> Result<WorkerGroup, InputError> {
+fn resolve_workers(
+    ctx: &Ctx,
+    i: usize,
+    w: &RawWorkers,
+    queues: &[Queue],
+    deps: &[Dependency],
+) -> Result<WorkerGroup, InputError> {
     let at = |field: &str| format!("workers[{i}].{field}");
+    let queue = topology::queue_index(ctx, &at("queue"), w.queue.as_deref(), queues, "worker group")?;
+    let handler = match &w.handler {
+        Some(h) => Some(resolve_handler(ctx, &at("handler"), h, deps)?),
+        None => None,
+    };
     let r = w.receive.as_ref();
     let receive = Receive {
         max: ctx.count(&at("receive.max"), r.and_then(|r| r.max).map(u64::from), 10, 1, 10)? as u32,
@@ -789,6 +870,8 @@ fn resolve_workers(ctx: &Ctx, i: usize, w: &RawWorkers) -> Result<WorkerGroup, I
     crash_at.sort_unstable();
     Ok(WorkerGroup {
         name: w.name.clone(),
+        queue,
+        handler,
         count: ctx.count(&at("count"), w.count.map(u64::from), 1, 1, 100_000)? as u32,
         concurrency: ctx.count(&at("concurrency"), w.concurrency.map(u64::from), 1, 1, 65_535)? as u32,
         start_at_ns: w.start_at.map_or(0, |d| d.0),
@@ -841,19 +924,22 @@ fn resolve_heartbeat(ctx: &Ctx, i: usize, h: Option<&RawHeartbeat>) -> Result<He
     }
 }
 
-fn resolve_handler(ctx: &Ctx, h: &RawHandler, deps: &[Dependency]) -> Result<Handler, InputError> {
+/// A handler; `at` is its path (`handler`, or `workers[i].handler`).
+fn resolve_handler(ctx: &Ctx, at: &str, h: &RawHandler, deps: &[Dependency]) -> Result<Handler, InputError> {
     let mut steps = Vec::new();
     let mut marked = None;
     match (&h.steps, &h.duration) {
-        (Some(_), Some(_)) => return Err(ctx.err("handler.duration", "give either `steps` or `duration`, not both")),
-        (None, None) => return Err(ctx.err("handler", "the handler needs `steps` or `duration`")),
-        (None, Some(d)) => steps.push(Step::Delay(resolve_dist(ctx, "handler.duration", d)?)),
+        (Some(_), Some(_)) => {
+            return Err(ctx.err(&format!("{at}.duration"), "give either `steps` or `duration`, not both"))
+        }
+        (None, None) => return Err(ctx.err(at, "the handler needs `steps` or `duration`")),
+        (None, Some(d)) => steps.push(Step::Delay(resolve_dist(ctx, &format!("{at}.duration"), d)?)),
         (Some(raw), None) => {
             if raw.is_empty() {
-                return Err(ctx.err("handler.steps", "the handler needs at least one step"));
+                return Err(ctx.err(&format!("{at}.steps"), "the handler needs at least one step"));
             }
             for (i, s) in raw.iter().enumerate() {
-                let path = format!("handler.steps[{i}]");
+                let path = format!("{at}.steps[{i}]");
                 steps.push(match (&s.delay, &s.call) {
                     (Some(d), None) => Step::Delay(resolve_dist(ctx, &format!("{path}.delay"), d)?),
                     (None, Some(name)) => match deps.iter().position(|d| &d.name == name) {
@@ -879,18 +965,20 @@ fn resolve_handler(ctx: &Ctx, h: &RawHandler, deps: &[Dependency]) -> Result<Han
     }
     if let (Some(e), Some(m)) = (h.effect_step, marked) {
         if e != m {
-            return Err(ctx.err("handler.effect_step", "conflicts with the step marked `effect = true`"));
+            return Err(ctx.err(&format!("{at}.effect_step"), "conflicts with the step marked `effect = true`"));
         }
     }
     let effect_step = h.effect_step.or(marked).unwrap_or(steps.len() - 1);
     if effect_step >= steps.len() {
-        return Err(ctx.err("handler.effect_step", format!("expected a step index from 0 to {}", steps.len() - 1)));
+        return Err(
+            ctx.err(&format!("{at}.effect_step"), format!("expected a step index from 0 to {}", steps.len() - 1))
+        );
     }
     Ok(Handler {
         steps,
         effect_step,
-        fail_probability: ctx.prob("handler.fail_probability", h.fail_probability, 0.0)?,
-        poison_fraction: ctx.prob("handler.poison_fraction", h.poison_fraction, 0.0)?,
+        fail_probability: ctx.prob(&format!("{at}.fail_probability"), h.fail_probability, 0.0)?,
+        poison_fraction: ctx.prob(&format!("{at}.poison_fraction"), h.poison_fraction, 0.0)?,
     })
 }
 
@@ -1093,10 +1181,10 @@ duration = "1s"
     #[test]
     fn minimal_scenario_gets_defaults() {
         let s = load(MINIMAL).unwrap().resolve(&[], None).unwrap();
-        assert_eq!(s.queue.visibility_timeout_ns, 30 * NS_PER_S);
-        assert_eq!(s.queue.retention_ns, 4 * DAY);
+        assert_eq!(s.queue().visibility_timeout_ns, 30 * NS_PER_S);
+        assert_eq!(s.queue().retention_ns, 4 * DAY);
         assert_eq!(s.workers[0].receive.wait_ns, 20 * NS_PER_S);
-        assert_eq!(s.queue.delete_policy, DeletePolicy::LatestOnly);
+        assert_eq!(s.queue().delete_policy, DeletePolicy::LatestOnly);
         assert!(matches!(s.workers[0].heartbeat, Heartbeat::None));
     }
 
@@ -1121,7 +1209,7 @@ duration = "1s"
         let src = load(MINIMAL).unwrap();
         let set = |s: &str| Override::parse(s).unwrap();
         let s = src.resolve(&[set("queue.visibility_timeout=45s"), set("workers.concurrency=4")], None).unwrap();
-        assert_eq!(s.queue.visibility_timeout_ns, 45 * NS_PER_S);
+        assert_eq!(s.queue().visibility_timeout_ns, 45 * NS_PER_S);
         assert_eq!(s.workers[0].concurrency, 4);
         let s = src.resolve(&[set("workers.w.heartbeat.interval=10s"), set("workers.0.heartbeat.extend=20s")], None);
         assert!(matches!(s.unwrap().workers[0].heartbeat, Heartbeat::Fixed { .. }));

@@ -1,6 +1,7 @@
 //! Counters, latency histograms and time series of one run, with the
-//! definitions of SEMANTICS.md section 6. The simulator records into
-//! [`Metrics`]; `summary.rs` turns them into the reported numbers.
+//! definitions of SEMANTICS.md section 6. Each queue of the topology records
+//! into its own [`Metrics`] (a duplicate effect is counted per consuming
+//! queue and logical key); `summary.rs` reports each and their total.
 
 use crate::duration::Nanos;
 use crate::trace::{Kind, Trace};
@@ -61,6 +62,7 @@ pub struct Bucket {
 }
 
 pub struct Metrics {
+    /// Messages enqueued (after deduplication).
     pub sent: u64,
     /// Distinct logical keys accepted by the broker.
     pub logical_sent: u64,
@@ -68,6 +70,13 @@ pub struct Metrics {
     pub producer_duplicates: u64,
     /// Sends given up after all retries without the broker accepting one.
     pub send_gave_up: u64,
+    /// Sends removed by the queue's deduplication interval (FIFO).
+    pub deduplicated: u64,
+    /// Ordered queues: effects committed after the effect of a later
+    /// message of the same group (None on unordered queues).
+    pub order_violations: Option<u64>,
+    /// Per message group: 1 + the largest logical key with an effect (0: none).
+    order_front: Vec<u64>,
     pub deliveries: u64,
     pub first_deliveries: u64,
     pub causes: [u64; 5],
@@ -91,6 +100,8 @@ pub struct Metrics {
     pub e2e_latency: Histogram<u64>,
     pub processing: Histogram<u64>,
     effected: Vec<u64>,
+    /// Logical keys enqueued at least once.
+    seen: Vec<u64>,
     bucket_ns: Nanos,
     pub series: Vec<Bucket>,
 }
@@ -108,6 +119,9 @@ impl Metrics {
             logical_sent: 0,
             producer_duplicates: 0,
             send_gave_up: 0,
+            deduplicated: 0,
+            order_violations: None,
+            order_front: Vec::new(),
             deliveries: 0,
             first_deliveries: 0,
             causes: [0; 5],
@@ -129,6 +143,7 @@ impl Metrics {
             e2e_latency: histogram(),
             processing: histogram(),
             effected: Vec::new(),
+            seen: Vec::new(),
             bucket_ns,
             series: Vec::new(),
         }
@@ -146,14 +161,36 @@ impl Metrics {
         self.bucket_ns
     }
 
-    /// Record a committed side effect for `key`; true if it is a duplicate.
-    pub fn effect(&mut self, now: Nanos, key: u64, first_send_ns: Nanos) -> bool {
-        let (word, bit) = ((key / 64) as usize, 1u64 << (key % 64));
-        if word >= self.effected.len() {
-            self.effected.resize((word + 1).next_power_of_two(), 0);
+    /// Track group order (ordered queues with `groups` message groups).
+    pub fn track_order(&mut self, groups: u32) {
+        self.order_violations = Some(0);
+        self.order_front = vec![0; groups as usize];
+    }
+
+    /// A message with `key` was enqueued: counts `sent`, and `logical_sent`
+    /// or `producer_duplicates` by whether the key was enqueued before.
+    pub fn enqueued(&mut self, now: Nanos, key: u64) {
+        self.sent += 1;
+        self.bucket(now).sent += 1;
+        if set_bit(&mut self.seen, key) {
+            self.producer_duplicates += 1;
+        } else {
+            self.logical_sent += 1;
         }
-        let duplicate = self.effected[word] & bit != 0;
-        self.effected[word] |= bit;
+    }
+
+    /// Record a committed side effect for `key`; true if it is a duplicate.
+    /// On an ordered queue, the first effect of a key smaller than one of
+    /// the same `group` that already had its effect is an order violation.
+    pub fn effect(&mut self, now: Nanos, key: u64, first_send_ns: Nanos, group: u32) -> bool {
+        let duplicate = set_bit(&mut self.effected, key);
+        if let (Some(v), false) = (self.order_violations.as_mut(), duplicate) {
+            let front = &mut self.order_front[group as usize];
+            if key + 1 < *front {
+                *v += 1;
+            }
+            *front = (*front).max(key + 1);
+        }
         self.effects += 1;
         let b = self.bucket(now);
         b.effects += 1;
@@ -191,19 +228,109 @@ impl Metrics {
     pub fn redeliveries(&self) -> u64 {
         self.deliveries - self.first_deliveries
     }
+
+    /// Add `other`'s counts, histograms and time series (for totals over queues).
+    pub fn absorb(&mut self, o: &Metrics) {
+        self.sent += o.sent;
+        self.logical_sent += o.logical_sent;
+        self.producer_duplicates += o.producer_duplicates;
+        self.send_gave_up += o.send_gave_up;
+        self.deduplicated += o.deduplicated;
+        if let Some(v) = o.order_violations {
+            *self.order_violations.get_or_insert(0) += v;
+        }
+        self.deliveries += o.deliveries;
+        self.first_deliveries += o.first_deliveries;
+        for (a, b) in self.causes.iter_mut().zip(o.causes) {
+            *a += b;
+        }
+        self.premature_expiries += o.premature_expiries;
+        self.effects += o.effects;
+        self.duplicate_effects += o.duplicate_effects;
+        self.deleted += o.deleted;
+        self.dlq += o.dlq;
+        self.expired += o.expired;
+        self.lost += o.lost;
+        self.over_limit += o.over_limit;
+        self.crashes += o.crashes;
+        self.failures += o.failures;
+        self.heartbeats += o.heartbeats;
+        let (a, b) = (&mut self.api, &o.api);
+        a.send += b.send;
+        a.receive += b.receive;
+        a.empty_receive += b.empty_receive;
+        a.delete += b.delete;
+        a.change_visibility += b.change_visibility;
+        a.billed += b.billed;
+        let (a, b) = (&mut self.idempotency, &o.idempotency);
+        a.suppressed += b.suppressed;
+        a.rejected_in_progress += b.rejected_in_progress;
+        for (x, y) in a.breaches.iter_mut().zip(b.breaches) {
+            *x += y;
+        }
+        if let Some((lo, hi)) = o.dlq_deliveries {
+            self.dlq_deliveries = Some(match self.dlq_deliveries {
+                None => (lo, hi),
+                Some((a, b)) => (a.min(lo), b.max(hi)),
+            });
+        }
+        for (mine, theirs) in [
+            (&mut self.retry_latency, &o.retry_latency),
+            (&mut self.e2e_latency, &o.e2e_latency),
+            (&mut self.processing, &o.processing),
+        ] {
+            mine.add(theirs).expect("histograms share bounds");
+        }
+        if self.series.len() < o.series.len() {
+            self.series.resize(o.series.len(), Bucket::default());
+        }
+        for (a, b) in self.series.iter_mut().zip(&o.series) {
+            a.sent += b.sent;
+            a.effects += b.effects;
+            a.duplicate_effects += b.duplicate_effects;
+            a.redeliveries += b.redeliveries;
+            a.premature_expiries += b.premature_expiries;
+        }
+    }
 }
 
-/// What a run records into: metrics, the optional trace, and worker names.
+/// Set bit `key` of a growable bitset; true if it was already set.
+fn set_bit(bits: &mut Vec<u64>, key: u64) -> bool {
+    let (word, bit) = ((key / 64) as usize, 1u64 << (key % 64));
+    if word >= bits.len() {
+        bits.resize((word + 1).next_power_of_two(), 0);
+    }
+    let was = bits[word] & bit != 0;
+    bits[word] |= bit;
+    was
+}
+
+/// What a run records into: each queue's metrics and the optional trace.
 pub struct Obs {
-    pub m: Metrics,
+    /// Indexed by queue.
+    pub m: Vec<Metrics>,
     pub trace: Option<Trace>,
+    /// Queue names for the trace's `queue` column (empty: no such column).
+    pub queue_names: Vec<String>,
 }
 
 impl Obs {
+    /// A trace row about queue `q`.
+    #[allow(clippy::too_many_arguments)]
     #[inline]
-    pub fn trace(&mut self, t: Nanos, kind: Kind, msg: Option<u64>, worker: &str, receive: Option<u32>, detail: &str) {
+    pub fn trace(
+        &mut self,
+        q: usize,
+        t: Nanos,
+        kind: Kind,
+        msg: Option<u64>,
+        worker: &str,
+        receive: Option<u32>,
+        detail: &str,
+    ) {
         if let Some(tr) = self.trace.as_mut() {
-            tr.row(t, kind, msg, worker, receive, detail);
+            let queue = self.queue_names.get(q).map(String::as_str);
+            tr.row(t, kind, msg, worker, receive, detail, queue);
         }
     }
 
@@ -220,11 +347,35 @@ mod tests {
     #[test]
     fn duplicate_effects_count_keys_once() {
         let mut m = Metrics::new(60_000_000_000);
-        assert!(!m.effect(10, 5, 0));
-        assert!(m.effect(20, 5, 0));
-        assert!(!m.effect(30, 700, 0));
+        assert!(!m.effect(10, 5, 0, 0));
+        assert!(m.effect(20, 5, 0, 0));
+        assert!(!m.effect(30, 700, 0, 0));
         assert_eq!((m.effects, m.duplicate_effects), (3, 1));
         assert!(m.has_effect(700) && !m.has_effect(6));
         assert_eq!(m.e2e_latency.len(), 2);
+    }
+
+    #[test]
+    fn order_violations_count_late_first_effects_per_group() {
+        let mut m = Metrics::new(60_000_000_000);
+        m.track_order(2);
+        m.effect(1, 0, 0, 0);
+        m.effect(2, 2, 0, 0);
+        m.effect(3, 1, 0, 1);
+        assert_eq!(m.order_violations, Some(0), "other groups and increasing keys are in order");
+        m.effect(4, 0, 0, 0);
+        assert_eq!(m.order_violations, Some(0), "a second effect of key 0 is a duplicate, not a violation");
+        m.effect(5, 5, 0, 1);
+        m.effect(6, 4, 0, 1);
+        assert_eq!(m.order_violations, Some(1), "key 4 of group 1 after key 5 of group 1");
+    }
+
+    #[test]
+    fn logical_sends_count_keys_once() {
+        let mut m = Metrics::new(60_000_000_000);
+        m.enqueued(0, 1);
+        m.enqueued(0, 1);
+        m.enqueued(0, 2);
+        assert_eq!((m.sent, m.logical_sent, m.producer_duplicates), (3, 2, 1));
     }
 }

@@ -1,12 +1,14 @@
 //! The producer: arrivals (constant, Poisson or scripted), sends over the
-//! network, and retries of sends whose request or response was lost. A retry
+//! network to a queue or a publish to a topic, and retries of calls whose
+//! request or response was lost, or that a FIFO queue throttled. A retry
 //! after a lost response makes a producer duplicate: a second message with a
-//! new id and the same logical key.
+//! new id and the same logical key (unless a deduplication interval removes it).
 
+use crate::broker::SendOutcome;
 use crate::dist::exp1;
 use crate::duration::{from_secs_f64, Nanos};
 use crate::rng::Stream;
-use crate::scenario::{ApiKind, Arrival, Scenario};
+use crate::scenario::{ApiKind, Arrival, Scenario, Target};
 use crate::sim::{Event, World};
 
 /// A send in progress (only while the network makes it asynchronous).
@@ -23,6 +25,7 @@ struct Pending {
 
 pub struct Producer {
     arrival: Arrival,
+    target: Target,
     limit: Option<u64>,
     until_ns: Option<Nanos>,
     max_retries: u32,
@@ -47,6 +50,7 @@ impl Producer {
         };
         Producer {
             arrival: s.producer.arrival.clone(),
+            target: s.producer.target,
             limit,
             until_ns: s.run.duration_ns,
             max_retries: s.producer.max_send_retries,
@@ -153,7 +157,12 @@ impl World {
         p.down_ns = call.down_ns;
         let synchronous = !call.request_lost && call.up_ns == 0 && !call.response_lost && call.down_ns == 0;
         if synchronous && slot.is_none() {
-            self.accept_send(&mut p);
+            if self.accept_send(&mut p) {
+                return;
+            }
+            let i = self.producer.alloc(p);
+            let retry = self.throttle_retry_ns();
+            self.ev.after(retry, Event::SendLost { p: i });
             return;
         }
         let i = match slot {
@@ -172,24 +181,43 @@ impl World {
         }
     }
 
-    fn accept_send(&mut self, p: &mut Pending) {
-        self.obs.m.api.send += 1;
-        self.obs.m.api.billed += self.producer.payload_chunks;
-        if p.accepted {
-            self.obs.m.producer_duplicates += 1;
-        } else {
-            p.accepted = true;
-            self.obs.m.logical_sent += 1;
+    /// The call reaches the queue or topic: false if a FIFO queue throttled it.
+    fn accept_send(&mut self, p: &mut Pending) -> bool {
+        match self.producer.target {
+            Target::Queue(q) => {
+                let delay = self.producer.delay_ns;
+                let outcome = self.brokers[q].send(&mut self.ev, &mut self.obs, p.key, p.first_send_ns, delay);
+                if outcome == SendOutcome::Throttled {
+                    return false;
+                }
+                let m = &mut self.obs.m[q];
+                m.api.send += 1;
+                m.api.billed += self.producer.payload_chunks;
+            }
+            Target::Topic(t) => self.publish(t, p.key, p.first_send_ns),
         }
-        self.sqs.send(&mut self.ev, &mut self.obs, p.key, p.first_send_ns, self.producer.delay_ns);
+        p.accepted = true;
+        true
+    }
+
+    /// How long the producer's client waits before retrying a throttled send.
+    fn throttle_retry_ns(&self) -> Nanos {
+        match self.producer.target {
+            Target::Queue(q) => self.brokers[q].config().fifo.throttle_retry_ns,
+            Target::Topic(_) => 0,
+        }
     }
 
     pub(crate) fn on_send_at_broker(&mut self, i: u32) {
         let mut p = self.producer.pending[i as usize];
-        self.accept_send(&mut p);
+        let accepted = self.accept_send(&mut p);
         self.producer.pending[i as usize] = p;
         let now = self.now();
-        if p.response_lost {
+        if !accepted {
+            // ThrottlingException: the error reaches the client, which retries after its backoff.
+            let at = now + p.down_ns + self.throttle_retry_ns();
+            self.ev.at(at, Event::SendLost { p: i });
+        } else if p.response_lost {
             let at = (p.call_start_ns + self.net.timeout_ns()).max(now);
             self.ev.at(at, Event::SendLost { p: i });
         } else if p.down_ns == 0 {
@@ -203,7 +231,10 @@ impl World {
         let mut p = self.producer.pending[i as usize];
         if p.retries >= self.producer.max_retries {
             if !p.accepted {
-                self.obs.m.send_gave_up += 1;
+                match self.producer.target {
+                    Target::Queue(q) => self.obs.m[q].send_gave_up += 1,
+                    Target::Topic(t) => self.topics[t].stats.gave_up += 1,
+                }
             }
             self.producer.release(i);
             return;

@@ -13,12 +13,40 @@ pub struct Scenario {
     pub seed: u64,
     pub run: RunSettings,
     pub producer: Producer,
-    pub queue: Queue,
+    /// Every queue: the one `[queue]`, or the `[[queues]]` of a topology.
+    pub queues: Vec<Queue>,
+    /// SNS topics fanning out to queues (`[[topics]]`).
+    pub topics: Vec<Topic>,
+    /// Declared with `[[queues]]`: the summary reports each queue and the
+    /// trace has a `queue` column. The one-queue `[queue]` form has neither.
+    pub topology: bool,
     pub workers: Vec<WorkerGroup>,
     pub handler: Handler,
     pub dependencies: Vec<Dependency>,
     pub network: Network,
     pub idempotency: Idempotency,
+}
+
+impl Scenario {
+    /// The first queue: the only one of a `[queue]` scenario.
+    pub fn queue(&self) -> &Queue {
+        &self.queues[0]
+    }
+
+    /// Configuration advice that is not an error (the summary's `warnings`).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for q in &self.queues {
+            if q.max_receive_count == Some(1) {
+                out.push(format!(
+                    "queue {}: maxReceiveCount = 1 moves a message to the DLQ after one receive, even one that never \
+                     reached a consumer (a lost response, a crash); AWS advises a higher count",
+                    q.name
+                ));
+            }
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -54,8 +82,36 @@ pub struct Producer {
     pub delay_ns: Nanos,
     /// Payload size, for cost (one request per 64 KiB). Default 1024.
     pub payload_bytes: u64,
-    /// Retries of a send whose request or response was lost. Default 3.
+    /// Retries of a send whose request or response was lost (or throttled). Default 3.
     pub max_send_retries: u32,
+    /// Where the producer sends: a queue or a topic. Default: the only queue.
+    pub target: Target,
+    /// Message attributes (for SNS filter policies), drawn per logical message.
+    pub attributes: Vec<Attribute>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Queue(usize),
+    Topic(usize),
+}
+
+/// A message attribute the producer sets, drawn from the message's logical
+/// key by a stateless hash (a retry carries the same attributes).
+#[derive(Debug, Clone)]
+pub struct Attribute {
+    pub name: String,
+    /// Probability that a message carries the attribute at all. Default 1.
+    pub present: f64,
+    pub values: AttributeValues,
+}
+
+#[derive(Debug, Clone)]
+pub enum AttributeValues {
+    /// String values with cumulative probabilities (the last is 1).
+    Choice(Vec<(String, f64)>),
+    /// A number drawn uniformly from [low, high).
+    Uniform { low: f64, high: f64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,8 +121,52 @@ pub enum DeletePolicy {
     Strict,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueKind {
+    SqsStandard,
+    SqsFifo,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deduplication {
+    /// The producer sets one MessageDeduplicationId per logical message (retries share it).
+    MessageId,
+    /// ContentBasedDeduplication: SHA-256 of the body, the same for a retry.
+    Content,
+    /// A fresh id per send attempt (a UUID made in the retry loop): nothing is removed.
+    PerAttempt,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DedupScope {
+    Queue,
+    MessageGroup,
+}
+
+/// SQS FIFO settings (BROKERS.md section 1); ignored by Standard queues.
+#[derive(Debug, Clone)]
+pub struct Fifo {
+    /// Number of message groups; each logical message's group is drawn from
+    /// its key. Default 1.
+    pub groups: u32,
+    /// Zipf exponent of group popularity (0 = uniform). Default 0.
+    pub group_skew: f64,
+    pub deduplication: Deduplication,
+    pub dedup_scope: DedupScope,
+    /// Deduplication interval. Fixed at 5m by SQS.
+    pub dedup_window_ns: Nanos,
+    /// API calls per second per action (send, receive, delete); 0 = unlimited.
+    /// Default 300, or 70,000 in high-throughput mode.
+    pub api_limit_per_s: u32,
+    /// How long the client waits before retrying a throttled call. Default 100ms.
+    pub throttle_retry_ns: Nanos,
+}
+
 #[derive(Debug, Clone)]
 pub struct Queue {
+    /// `queue` for the one-queue form, else the `[[queues]]` name.
+    pub name: String,
+    pub kind: QueueKind,
     /// Default visibility timeout, 0..=12h. Default 30s.
     pub visibility_timeout_ns: Nanos,
     /// Retention period, 1m..=14d. Default 4d.
@@ -84,6 +184,67 @@ pub struct Queue {
     pub price_per_million_usd: f64,
     /// Times at which every DLQ message is moved back to the queue.
     pub redrive_at_ns: Vec<Nanos>,
+    pub fifo: Fifo,
+}
+
+/// An SNS topic (BROKERS.md section 6).
+#[derive(Debug, Clone)]
+pub struct Topic {
+    pub name: String,
+    /// A FIFO topic: 5-minute publish deduplication, only FIFO semantics.
+    pub fifo: bool,
+    pub subscriptions: Vec<Subscription>,
+    /// Standard topics: probability that a delivery to a queue is made twice. Default 0.
+    pub duplicate_probability: f64,
+    /// Probability that one delivery attempt to a queue fails (retried by
+    /// the SNS delivery policy). Default 0.
+    pub delivery_failure: f64,
+    /// Time from publish to the queue's SendMessage. Default constant 0.
+    pub delivery_latency: Dist,
+    /// USD per million publishes. Default 0.50.
+    pub price_per_million_usd: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    pub queue: usize,
+    /// AND across keys; an empty policy matches every message.
+    pub filter: Vec<FilterKey>,
+}
+
+/// One key of a filter policy: the message matches if any condition holds (OR).
+#[derive(Debug, Clone)]
+pub struct FilterKey {
+    /// Index into `producer.attributes`.
+    pub attribute: usize,
+    pub conditions: Vec<Condition>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FilterValue {
+    Str(String),
+    Num(f64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compare {
+    Lt,
+    Le,
+    Eq,
+    Ge,
+    Gt,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    Exact(FilterValue),
+    Prefix(String),
+    Suffix(String),
+    EqualsIgnoreCase(String),
+    AnythingBut(Vec<FilterValue>),
+    /// Every comparison must hold (a range).
+    Numeric(Vec<(Compare, f64)>),
+    Exists(bool),
 }
 
 #[derive(Debug, Clone)]
@@ -137,6 +298,8 @@ pub struct Crash {
 #[derive(Debug, Clone)]
 pub struct WorkerGroup {
     pub name: String,
+    /// Index of the queue the group consumes.
+    pub queue: usize,
     /// Default 1.
     pub count: u32,
     /// Slots per worker. Default 1.
@@ -147,6 +310,8 @@ pub struct WorkerGroup {
     pub heartbeat: Heartbeat,
     pub on_failure: FailurePolicy,
     pub crash: Crash,
+    /// The group's own handler (`[workers.handler]`); None: the scenario's `[handler]`.
+    pub handler: Option<Handler>,
 }
 
 #[derive(Debug, Clone)]

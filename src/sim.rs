@@ -1,13 +1,14 @@
 //! The simulated world and its event loop.
 //!
-//! [`World`] owns every component: the producer (`producer.rs`), the broker
-//! (`broker/sqs.rs`), the workers (`worker.rs`), dependencies, the network,
-//! the idempotency store and the metrics. The loop pops the earliest
+//! [`World`] owns every component: the producer (`producer.rs`), the
+//! topology's queues (`broker/`, one [`Broker`] each) and topics
+//! (`broker/sns.rs`), the workers (`worker.rs`), dependencies, the network,
+//! the idempotency stores (one per queue) and the metrics. The loop pops the earliest
 //! [`Event`] and dispatches it on a closed enum; no callbacks, no I/O other
 //! than the optional trace writer, no clock reads.
 
-use crate::broker::sqs::Sqs;
-use crate::broker::Handle;
+use crate::broker::sns::SnsTopic;
+use crate::broker::{Broker, Handle, Timer};
 use crate::dependency::DependencyState;
 use crate::duration::Nanos;
 use crate::engine::{Events, Pop};
@@ -17,7 +18,7 @@ use crate::metrics::{Metrics, Obs};
 use crate::network::Net;
 use crate::producer::Producer;
 use crate::rng::stream;
-use crate::scenario::{Handler, Scenario};
+use crate::scenario::{Attribute, Handler, Scenario};
 use crate::summary::Summary;
 use crate::trace::Trace;
 use crate::worker::{Waiter, Worker};
@@ -41,14 +42,16 @@ pub enum Event {
     SendAck {
         p: u32,
     },
-    DelayEnd {
-        id: u64,
+    /// A timer of queue `q`'s broker (delay, lease, retention, redrive).
+    Broker {
+        q: u16,
+        t: Timer,
     },
-    VisibilityEnd {
-        id: u64,
-        gen: u32,
+    /// An SNS delivery (slab entry `p` of topic `t`) is attempted.
+    SnsDeliver {
+        t: u16,
+        p: u32,
     },
-    RetentionCheck,
     WorkerStart {
         w: u32,
     },
@@ -113,7 +116,6 @@ pub enum Event {
     Restart {
         w: u32,
     },
-    Redrive,
 }
 
 /// Why the loop stopped.
@@ -134,17 +136,25 @@ pub struct RunOptions {
 pub struct World {
     pub(crate) ev: Events<Event>,
     pub(crate) obs: Obs,
-    pub(crate) sqs: Sqs,
+    /// One per queue of the topology, indexed like `Scenario::queues`.
+    pub(crate) brokers: Vec<Broker>,
+    pub(crate) topics: Vec<SnsTopic>,
+    /// The producer's message attributes (SNS filter policies).
+    pub(crate) attributes: Vec<Attribute>,
     pub(crate) net: Net,
     pub(crate) producer: Producer,
     pub(crate) workers: Vec<Worker>,
     pub(crate) groups: Vec<crate::scenario::WorkerGroup>,
     /// Processing times observed per worker group (adaptive heartbeats).
     pub(crate) observed: Vec<Histogram<u64>>,
-    pub(crate) handler: Handler,
+    /// The scenario's handler, then each group's own; `group_handler` maps.
+    pub(crate) handlers: Vec<Handler>,
+    pub(crate) group_handler: Vec<usize>,
     pub(crate) deps: Vec<DependencyState>,
-    pub(crate) store: Store,
-    pub(crate) waiters: VecDeque<Waiter>,
+    /// The consumer's idempotency store, one per queue (consumers are independent).
+    pub(crate) stores: Vec<Store>,
+    /// Parked long polls, per queue.
+    pub(crate) waiters: Vec<VecDeque<Waiter>>,
     pub(crate) busy_slots: u64,
     pub(crate) redrives_left: usize,
     pub(crate) seed: u64,
@@ -155,29 +165,65 @@ impl World {
     pub fn new(s: &Scenario, opts: RunOptions) -> World {
         let seed = s.seed;
         let workers = Worker::build_all(s, seed);
+        let mut trace = opts.trace;
+        if let Some(t) = trace.as_mut() {
+            t.with_queue_column(s.topology);
+        }
+        let metrics = s
+            .queues
+            .iter()
+            .map(|q| {
+                let mut m = Metrics::new(s.run.bucket_ns);
+                if q.kind == crate::scenario::QueueKind::SqsFifo {
+                    m.track_order(q.fifo.groups);
+                }
+                m
+            })
+            .collect();
+        let queue_names = if s.topology { s.queues.iter().map(|q| q.name.clone()).collect() } else { Vec::new() };
+        let mut handlers = vec![s.handler.clone()];
+        let mut group_handler = Vec::with_capacity(s.workers.len());
+        for g in &s.workers {
+            match &g.handler {
+                Some(h) => {
+                    handlers.push(h.clone());
+                    group_handler.push(handlers.len() - 1);
+                }
+                None => group_handler.push(0),
+            }
+        }
         let mut w = World {
             ev: Events::default(),
-            obs: Obs { m: Metrics::new(s.run.bucket_ns), trace: opts.trace },
-            sqs: Sqs::new(s.queue.clone(), stream(seed, "broker")),
+            obs: Obs { m: metrics, trace, queue_names },
+            brokers: s.queues.iter().enumerate().map(|(i, q)| Broker::new(q.clone(), i as u16, seed)).collect(),
+            topics: s
+                .topics
+                .iter()
+                .map(|t| SnsTopic::new(t.clone(), stream(seed, &format!("topic:{}", t.name))))
+                .collect(),
+            attributes: s.producer.attributes.clone(),
             net: Net::new(s.network.clone(), stream(seed, "network")),
             producer: Producer::new(s, stream(seed, "producer")),
             workers,
             groups: s.workers.clone(),
             observed: s.workers.iter().map(|_| Histogram::new_with_bounds(1, 1 << 50, 2).expect("bounds")).collect(),
-            handler: s.handler.clone(),
+            handlers,
+            group_handler,
             deps: s
                 .dependencies
                 .iter()
                 .map(|d| DependencyState::new(d.clone(), stream(seed, &format!("dependency:{}", d.name))))
                 .collect(),
-            store: Store::new(s.idempotency.clone()),
-            waiters: VecDeque::new(),
+            stores: s.queues.iter().map(|_| Store::new(s.idempotency.clone())).collect(),
+            waiters: s.queues.iter().map(|_| VecDeque::new()).collect(),
             busy_slots: 0,
-            redrives_left: s.queue.redrive_at_ns.len(),
+            redrives_left: s.queues.iter().map(|q| q.redrive_at_ns.len()).sum(),
             seed,
             events: 0,
         };
-        w.ev.add_lane(s.queue.visibility_timeout_ns);
+        for q in &s.queues {
+            w.ev.add_lane(q.visibility_timeout_ns);
+        }
         for g in &s.workers {
             w.ev.add_lane(g.receive.wait_ns);
             if let crate::scenario::Heartbeat::Fixed { interval_ns, .. }
@@ -194,8 +240,10 @@ impl World {
                 w.ev.at(t, Event::ScriptedCrash { w: i as u32 });
             }
         }
-        for &t in &s.queue.redrive_at_ns {
-            w.ev.at(t, Event::Redrive);
+        for (q, queue) in s.queues.iter().enumerate() {
+            for &t in &queue.redrive_at_ns {
+                w.ev.at(t, Event::Broker { q: q as u16, t: Timer::Redrive });
+            }
         }
         w
     }
@@ -225,7 +273,7 @@ impl World {
                     crate::duration::format_seconds(self.ev.now())
                 )));
             }
-            if self.sqs.live() > s.run.max_live_messages {
+            if self.live() > s.run.max_live_messages {
                 return Err(self.limit(format!(
                     "run.max_live_messages = {} exceeded at t = {}s (the queue is growing without bound: add workers or lower the rate)",
                     s.run.max_live_messages,
@@ -234,7 +282,9 @@ impl World {
             }
         };
         if cfg!(debug_assertions) {
-            self.sqs.check_invariants();
+            for b in &self.brokers {
+                b.check_invariants();
+            }
         }
         let wall = started.elapsed();
         let summary = Summary::build(s, &self, stop, wall)?;
@@ -248,13 +298,19 @@ impl World {
         Error::Limit(message)
     }
 
+    /// Messages held by every queue.
+    fn live(&self) -> u64 {
+        self.brokers.iter().map(Broker::live).sum()
+    }
+
     /// Nothing more can happen to any message.
     fn finished(&self) -> bool {
         self.producer.done()
             && self.producer.pending() == 0
-            && self.sqs.live() == 0
             && self.busy_slots == 0
             && self.redrives_left == 0
+            && self.brokers.iter().all(|b| b.live() == 0)
+            && self.topics.iter().all(|t| t.in_progress() == 0)
     }
 
     pub(crate) fn now(&self) -> Nanos {
@@ -271,9 +327,13 @@ impl World {
             Event::SendAtBroker { p } => self.on_send_at_broker(p),
             Event::SendLost { p } => self.on_send_lost(p),
             Event::SendAck { p } => self.producer.release(p),
-            Event::DelayEnd { id } => self.sqs.on_delay_end(&self.ev, &mut self.obs, id),
-            Event::VisibilityEnd { id, gen } => self.sqs.on_visibility_end(&self.ev, &mut self.obs, id, gen),
-            Event::RetentionCheck => self.sqs.on_retention_check(&mut self.ev, &mut self.obs),
+            Event::Broker { q, t } => {
+                if matches!(t, Timer::Redrive) {
+                    self.redrives_left -= 1;
+                }
+                self.brokers[q as usize].on_timer(&mut self.ev, &mut self.obs, t);
+            }
+            Event::SnsDeliver { t, p } => self.on_sns_deliver(t, p),
             Event::WorkerStart { w } => self.on_worker_start(w),
             Event::Poll { w, gen } => self.on_poll_timer(w, gen),
             Event::ReceiveAtBroker { w, gen } => self.on_receive_at_broker(w, gen),
@@ -288,10 +348,6 @@ impl World {
             Event::Crash { w, life } => self.on_crash(w, Some(life)),
             Event::ScriptedCrash { w } => self.on_crash(w, None),
             Event::Restart { w } => self.on_restart(w),
-            Event::Redrive => {
-                self.redrives_left -= 1;
-                self.sqs.redrive(&mut self.ev, &mut self.obs);
-            }
         }
     }
 }

@@ -1,11 +1,17 @@
 //! The run summary: the numbers of SEMANTICS.md section 6 under the keys of
 //! INTERFACE.md, as JSON (`--json`) or as readable text. Building it checks
-//! conservation: final states must sum to `sent`.
+//! conservation: final states must sum to `sent`, in total and per queue.
+//!
+//! With several queues (`[[queues]]`) the top-level numbers are totals over
+//! the queues (sums; latency percentiles of the merged histograms;
+//! `duplicate_rate` = total duplicate effects / total logical messages
+//! enqueued, each queue counting its own), `queues` gives each queue with the
+//! same keys, and `topics` each SNS topic with its subscriptions.
 
 use crate::duration::{as_secs_f64, Nanos};
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::scenario::{Scenario, Strategy};
+use crate::scenario::{QueueKind, Scenario, Strategy};
 use crate::sim::{StopReason, World};
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -33,6 +39,15 @@ pub struct Final {
 impl Final {
     pub fn total(&self) -> u64 {
         self.deleted + self.dlq + self.expired + self.lost + self.in_flight + self.visible
+    }
+
+    fn add(&mut self, o: &Final) {
+        self.deleted += o.deleted;
+        self.dlq += o.dlq;
+        self.expired += o.expired;
+        self.lost += o.lost;
+        self.in_flight += o.in_flight;
+        self.visible += o.visible;
     }
 }
 
@@ -155,9 +170,58 @@ pub struct Summary {
     pub dlq_deliveries: Option<DlqDeliveries>,
     pub processing_s: Percentiles,
     pub idempotency: IdempotencySummary,
+    /// FIFO queues: publishes and sends removed as duplicates inside the interval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deduplicated: Option<u64>,
+    /// Ordered queues: effects committed before an earlier message's effect in its group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_violations: Option<u64>,
+    /// Queues with API quotas: calls refused (ThrottlingException).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throttled: Option<Throttled>,
     pub timeseries: TimeSeries,
+    /// Each queue of a `[[queues]]` topology, with the keys above.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queues: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Each SNS topic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topics: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Configuration advice that is not an error.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     pub perf: Perf,
 }
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Throttled {
+    pub send: u64,
+    pub receive: u64,
+    pub delete: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SubscriptionSummary {
+    pub delivered: u64,
+    pub filtered: u64,
+    pub duplicates: u64,
+    pub retries: u64,
+    pub discarded: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TopicSummary {
+    pub fifo: bool,
+    pub publish_calls: u64,
+    pub published: u64,
+    pub deduplicated: u64,
+    pub gave_up: u64,
+    pub cost_usd: f64,
+    /// By subscribed queue name.
+    pub subscriptions: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Keys of the run as a whole, left out of each queue's entry.
+const RUN_KEYS: [&str; 6] = ["scenario", "seed", "sim_time_s", "events", "stop_reason", "perf"];
 
 impl Summary {
     pub(crate) fn build(
@@ -166,31 +230,119 @@ impl Summary {
         stop: StopReason,
         wall: std::time::Duration,
     ) -> Result<Summary, Error> {
-        let m: &Metrics = &w.obs.m;
-        let final_states = Final {
-            deleted: m.deleted,
-            dlq: m.dlq,
-            expired: m.expired,
-            lost: m.lost,
-            in_flight: w.sqs.in_flight(),
-            visible: w.sqs.visible_or_delayed(),
-        };
-        if final_states.total() != m.sent {
-            return Err(Error::Bug(format!(
-                "conservation violated: final states sum to {} but {} messages were sent ({final_states:?})",
-                final_states.total(),
-                m.sent
-            )));
+        let mut total = Metrics::new(s.run.bucket_ns);
+        let mut per_queue = Vec::with_capacity(w.brokers.len());
+        let mut total_final = Final { deleted: 0, dlq: 0, expired: 0, lost: 0, in_flight: 0, visible: 0 };
+        let mut total_cost = 0.0;
+        let mut throttled: Option<Throttled> = None;
+        for (q, broker) in w.brokers.iter().enumerate() {
+            let m = &w.obs.m[q];
+            total.absorb(m);
+            let final_states = Final {
+                deleted: m.deleted,
+                dlq: m.dlq,
+                expired: m.expired,
+                lost: m.lost,
+                in_flight: broker.in_flight(),
+                visible: broker.visible_or_delayed(),
+            };
+            let name = &broker.config().name;
+            if final_states.total() != m.sent {
+                return Err(Error::Bug(format!(
+                    "conservation violated in queue {name}: final states sum to {} but {} messages were sent ({final_states:?})",
+                    final_states.total(),
+                    m.sent
+                )));
+            }
+            if stop == StopReason::Drained && final_states.in_flight + final_states.visible > 0 {
+                return Err(Error::Bug(format!("run drained with messages still in queue {name}")));
+            }
+            let cost = m.api.billed as f64 * broker.config().price_per_million_usd / 1e6;
+            total_cost += cost;
+            let t = broker.throttled().map(|[send, receive, delete]| Throttled { send, receive, delete });
+            if let Some(t) = &t {
+                let sum = throttled.get_or_insert_with(Throttled::default);
+                sum.send += t.send;
+                sum.receive += t.receive;
+                sum.delete += t.delete;
+            }
+            total_final.add(&final_states);
+            per_queue.push((name.clone(), m, final_states, cost, t, broker.config().kind == QueueKind::SqsFifo));
         }
-        if stop == StopReason::Drained && final_states.in_flight + final_states.visible > 0 {
-            return Err(Error::Bug("run drained with messages still in the queue".into()));
+        let mut topics = serde_json::Map::new();
+        for t in &w.topics {
+            let cost = t.stats.billed as f64 * t.cfg.price_per_million_usd / 1e6;
+            total_cost += cost;
+            total.send_gave_up += t.stats.gave_up;
+            let mut subscriptions = serde_json::Map::new();
+            for (sub, st) in t.cfg.subscriptions.iter().zip(&t.stats.subscriptions) {
+                let v = SubscriptionSummary {
+                    delivered: st.delivered,
+                    filtered: st.filtered,
+                    duplicates: st.duplicates,
+                    retries: st.retries,
+                    discarded: st.discarded,
+                };
+                subscriptions.insert(s.queues[sub.queue].name.clone(), serde_json::to_value(v).expect("serialises"));
+            }
+            let v = TopicSummary {
+                fifo: t.cfg.fifo,
+                publish_calls: t.stats.publish_calls,
+                published: t.stats.published,
+                deduplicated: t.stats.deduplicated,
+                gave_up: t.stats.gave_up,
+                cost_usd: cost,
+                subscriptions,
+            };
+            topics.insert(t.cfg.name.clone(), serde_json::to_value(v).expect("serialises"));
         }
+        let any_fifo = s.queues.iter().any(|q| q.kind == QueueKind::SqsFifo) || s.topics.iter().any(|t| t.fifo);
+        let topic_dedup: u64 = w.topics.iter().map(|t| t.stats.deduplicated).sum();
         let events = w.events();
         let wall_s = wall.as_secs_f64();
-        Ok(Summary {
+        let mut summary = Summary::of(s, &total, total_final, total_cost, stop, w.now(), events, wall_s);
+        summary.deduplicated = any_fifo.then_some(total.deduplicated + topic_dedup);
+        summary.throttled = throttled;
+        summary.warnings = s.warnings();
+        if s.topology {
+            let mut queues = serde_json::Map::new();
+            for (name, m, final_states, cost, t, fifo) in per_queue {
+                let mut one = Summary::of(s, m, final_states, cost, stop, w.now(), events, wall_s);
+                one.deduplicated = fifo.then_some(m.deduplicated);
+                one.throttled = t;
+                let mut v = one.to_json();
+                if let Some(o) = v.as_object_mut() {
+                    for k in RUN_KEYS {
+                        o.remove(k);
+                    }
+                    o.remove("warnings");
+                }
+                queues.insert(name, v);
+            }
+            summary.queues = Some(queues);
+        }
+        if !s.topics.is_empty() {
+            summary.topics = Some(topics);
+        }
+        Ok(summary)
+    }
+
+    /// The summary of metrics `m` (one queue's, or the total).
+    #[allow(clippy::too_many_arguments)]
+    fn of(
+        s: &Scenario,
+        m: &Metrics,
+        final_states: Final,
+        cost_usd: f64,
+        stop: StopReason,
+        now: Nanos,
+        events: u64,
+        wall_s: f64,
+    ) -> Summary {
+        Summary {
             scenario: s.name.clone(),
             seed: s.seed,
-            sim_time_s: as_secs_f64(w.now()),
+            sim_time_s: as_secs_f64(now),
             events,
             sent: m.sent,
             deliveries: m.deliveries,
@@ -216,7 +368,7 @@ impl Summary {
                 change_visibility: m.api.change_visibility,
                 billed_requests: m.api.billed,
             },
-            cost_usd: m.api.billed as f64 * s.queue.price_per_million_usd / 1e6,
+            cost_usd,
             stop_reason: match stop {
                 StopReason::Drained => "drained",
                 StopReason::TimeLimit => "time_limit",
@@ -247,6 +399,9 @@ impl Summary {
                     key_expired: m.idempotency.breaches[3],
                 },
             },
+            deduplicated: None,
+            order_violations: m.order_violations,
+            throttled: None,
             timeseries: TimeSeries {
                 bucket_s: as_secs_f64(m.bucket_ns()),
                 sent: m.series.iter().map(|b| b.sent).collect(),
@@ -255,12 +410,15 @@ impl Summary {
                 redeliveries: m.series.iter().map(|b| b.redeliveries).collect(),
                 premature_expiries: m.series.iter().map(|b| b.premature_expiries).collect(),
             },
+            queues: None,
+            topics: None,
+            warnings: Vec::new(),
             perf: Perf {
                 wall_s,
                 events_per_s: if wall_s > 0.0 { events as f64 / wall_s } else { 0.0 },
                 peak_rss_bytes: peak_rss_bytes(),
             },
-        })
+        }
     }
 
     /// The summary as a JSON value (all keys, `perf` included).
@@ -331,12 +489,54 @@ impl Summary {
                 self.producer_duplicates, self.send_gave_up
             );
         }
+        if let Some(v) = self.order_violations {
+            let _ = writeln!(o, "order violations   {v}  (effects committed before an earlier message's, per group)");
+        }
+        if let Some(d) = self.deduplicated {
+            let _ = writeln!(o, "deduplicated       {d}  (sends removed inside the 5-minute interval)");
+        }
+        if let Some(t) = &self.throttled {
+            let _ = writeln!(o, "throttled calls    send {}  receive {}  delete {}", t.send, t.receive, t.delete);
+        }
         let a = &self.api_calls;
         let _ = writeln!(
             o,
             "api calls          send {}  receive {} (empty {})  delete {}  change_visibility {}",
             a.send, a.receive, a.empty_receive, a.delete, a.change_visibility
         );
+        for (name, q) in self.queues.iter().flatten() {
+            let n = |p: &str| q.pointer(p).and_then(|v| v.as_u64()).unwrap_or(0);
+            let _ = writeln!(
+                o,
+                "queue {name:<12} sent {}  duplicate effects {} ({})  redeliveries {}  deleted {}  dlq {}  e2e p99 {}s",
+                n("/sent"),
+                n("/duplicate_effects"),
+                pct(q.pointer("/duplicate_rate").and_then(|v| v.as_f64()).unwrap_or(0.0)),
+                n("/redeliveries"),
+                n("/final/deleted"),
+                n("/final/dlq"),
+                q.pointer("/e2e_latency_s/p99").and_then(|v| v.as_f64()).unwrap_or(0.0),
+            );
+        }
+        for (name, t) in self.topics.iter().flatten() {
+            let n = |p: &str| t.pointer(p).and_then(|v| v.as_u64()).unwrap_or(0);
+            let _ = writeln!(o, "topic {name:<12} published {}  deduplicated {}", n("/published"), n("/deduplicated"));
+            for (queue, sub) in t.pointer("/subscriptions").and_then(|v| v.as_object()).into_iter().flatten() {
+                let n = |p: &str| sub.pointer(p).and_then(|v| v.as_u64()).unwrap_or(0);
+                let _ = writeln!(
+                    o,
+                    "  -> {queue:<12} delivered {}  filtered {}  duplicates {}  retries {}  discarded {}",
+                    n("/delivered"),
+                    n("/filtered"),
+                    n("/duplicates"),
+                    n("/retries"),
+                    n("/discarded")
+                );
+            }
+        }
+        for w in &self.warnings {
+            let _ = writeln!(o, "warning            {w}");
+        }
         let _ = writeln!(o, "cost               ${:.6}  ({} billed requests)", self.cost_usd, a.billed_requests);
         let _ = writeln!(
             o,

@@ -1,10 +1,14 @@
 //! The trace CSV: one row per thing that happened to a message, with exact
-//! nanosecond times. Columns: `t_s,event,msg,worker,receive,detail`.
+//! nanosecond times. Columns: `t_s,event,msg,worker,receive,detail`, and
+//! `queue` after them when the scenario declares `[[queues]]`.
 
 use crate::duration::{Nanos, NS_PER_S};
 use std::io::{self, Write};
 
 pub const HEADER: &str = "t_s,event,msg,worker,receive,detail";
+
+/// The header with the `queue` column (scenarios with `[[queues]]`).
+pub const HEADER_WITH_QUEUE: &str = "t_s,event,msg,worker,receive,detail,queue";
 
 /// Trace event names (the `event` column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,14 +59,28 @@ pub struct Trace {
     out: io::BufWriter<Box<dyn Write + Send>>,
     error: Option<io::Error>,
     rows: u64,
+    header_written: bool,
+    queue_column: bool,
 }
 
 impl Trace {
     pub fn new(out: Box<dyn Write + Send>) -> Trace {
-        let mut t = Trace { out: io::BufWriter::with_capacity(1 << 16, out), error: None, rows: 0 };
-        let r = writeln!(t.out, "{HEADER}");
-        t.check(r);
-        t
+        let out = io::BufWriter::with_capacity(1 << 16, out);
+        Trace { out, error: None, rows: 0, header_written: false, queue_column: false }
+    }
+
+    /// Add the `queue` column (before the first row).
+    pub fn with_queue_column(&mut self, on: bool) {
+        debug_assert!(!self.header_written, "the header is already written");
+        self.queue_column = on;
+    }
+
+    fn header(&mut self) {
+        if !self.header_written {
+            self.header_written = true;
+            let r = writeln!(self.out, "{}", if self.queue_column { HEADER_WITH_QUEUE } else { HEADER });
+            self.check(r);
+        }
     }
 
     fn check(&mut self, r: io::Result<()>) {
@@ -71,8 +89,20 @@ impl Trace {
         }
     }
 
-    /// One row. `msg` and `receive` are left empty when `None`.
-    pub fn row(&mut self, t: Nanos, kind: Kind, msg: Option<u64>, worker: &str, receive: Option<u32>, detail: &str) {
+    /// One row. `msg` and `receive` are left empty when `None`; `queue` is
+    /// written only when the trace has the column.
+    #[allow(clippy::too_many_arguments)]
+    pub fn row(
+        &mut self,
+        t: Nanos,
+        kind: Kind,
+        msg: Option<u64>,
+        worker: &str,
+        receive: Option<u32>,
+        detail: &str,
+        queue: Option<&str>,
+    ) {
+        self.header();
         if self.error.is_some() {
             return;
         }
@@ -103,15 +133,22 @@ impl Trace {
             self.check(r);
         }
         let r = if detail.contains([',', '"', '\n']) {
-            writeln!(self.out, ",\"{}\"", detail.replace('"', "\"\""))
+            write!(self.out, ",\"{}\"", detail.replace('"', "\"\""))
         } else {
-            writeln!(self.out, ",{detail}")
+            write!(self.out, ",{detail}")
+        };
+        self.check(r);
+        let r = match (self.queue_column, queue) {
+            (true, Some(q)) if q.contains([',', '"', '\n']) => writeln!(self.out, ",\"{}\"", q.replace('"', "\"\"")),
+            (true, q) => writeln!(self.out, ",{}", q.unwrap_or("")),
+            (false, _) => writeln!(self.out),
         };
         self.check(r);
     }
 
     /// Flush and report the first error, if any.
     pub fn finish(mut self) -> io::Result<u64> {
+        self.header();
         let r = self.out.flush();
         self.check(r);
         match self.error {
@@ -150,6 +187,8 @@ pub struct Row {
     pub worker: String,
     pub receive: Option<u32>,
     pub detail: String,
+    /// Empty when the trace has no `queue` column.
+    pub queue: String,
 }
 
 /// Parse trace CSV text.
@@ -166,6 +205,7 @@ pub fn parse(text: &str) -> Result<Vec<Row>, String> {
             worker: field(3),
             receive: field(4).parse().ok(),
             detail: field(5),
+            queue: field(6),
         });
     }
     Ok(rows)
@@ -179,14 +219,27 @@ mod tests {
     fn rows_have_exact_times_and_quoted_details() {
         let buf = MemoryBuffer::default();
         let mut t = Trace::new(Box::new(buf.clone()));
-        t.row(30 * NS_PER_S, Kind::Expire, Some(1), "", Some(1), "");
-        t.row(31 * NS_PER_S + 500_000_000, Kind::Receive, Some(1), "B", Some(2), "a,b");
-        t.row(1, Kind::Crash, None, "A", None, "");
+        t.row(30 * NS_PER_S, Kind::Expire, Some(1), "", Some(1), "", None);
+        t.row(31 * NS_PER_S + 500_000_000, Kind::Receive, Some(1), "B", Some(2), "a,b", None);
+        t.row(1, Kind::Crash, None, "A", None, "", None);
         assert_eq!(t.finish().unwrap(), 3);
         let text = buf.text();
         assert_eq!(text, format!("{HEADER}\n30,expire,1,,1,\n31.5,receive,1,B,2,\"a,b\"\n0.000000001,crash,,A,,\n"));
         let rows = parse(&text).unwrap();
         assert_eq!(rows[1].detail, "a,b");
         assert_eq!(rows[2].msg, None);
+    }
+
+    #[test]
+    fn the_queue_column_is_appended_when_asked() {
+        let buf = MemoryBuffer::default();
+        let mut t = Trace::new(Box::new(buf.clone()));
+        t.with_queue_column(true);
+        t.row(0, Kind::Send, Some(1), "", None, "", Some("orders"));
+        t.row(1, Kind::Crash, None, "A", None, "", None);
+        t.finish().unwrap();
+        let text = buf.text();
+        assert_eq!(text, format!("{HEADER_WITH_QUEUE}\n0,send,1,,,,orders\n0.000000001,crash,,A,,,\n"));
+        assert_eq!(parse(&text).unwrap()[0].queue, "orders");
     }
 }

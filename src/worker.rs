@@ -5,8 +5,14 @@
 //! One attempt on a slot goes: receive -> [idempotency check] -> steps (delays
 //! and dependency calls; the effect commits at the effect step) -> delete, or
 //! -> fail (leave to expire, release, or back off), or is cut short by a crash.
+//!
+//! On an ordered queue (SQS FIFO) a worker processes the messages of one
+//! group that one receive returned one after the other, in order, as FIFO
+//! consumers do: each waits on its slot (`Phase::Waiting`) for the one
+//! before it to succeed; if that one fails, the rest of the group's batch
+//! fails with it and returns to the queue.
 
-use crate::broker::{Batch, Fate, Handle};
+use crate::broker::{Action, Batch, Delivery, Fate, Handle};
 use crate::dependency::CallOutcome;
 use crate::duration::Nanos;
 use crate::idempotency::{Check, Commit};
@@ -26,6 +32,8 @@ pub struct Waiter {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     Idle,
+    /// Holding a message until the slot before it in its group finishes.
+    Waiting,
     /// Waiting for the idempotency store's answer.
     Checking,
     Working,
@@ -48,7 +56,14 @@ pub struct Slot {
     pub check: Check,
     /// claim_first: this attempt holds the claim.
     pub claimed: bool,
+    /// The message's group (ordered queues).
+    pub group: u32,
+    /// The slot waiting for this one to finish ([`NO_SLOT`]: none).
+    pub then: u32,
 }
+
+/// No slot.
+pub const NO_SLOT: u32 = u32::MAX;
 
 impl Default for Slot {
     fn default() -> Self {
@@ -63,6 +78,8 @@ impl Default for Slot {
             failed: None,
             check: Check::Proceed { forgotten: false },
             claimed: false,
+            group: 0,
+            then: NO_SLOT,
         }
     }
 }
@@ -70,6 +87,8 @@ impl Default for Slot {
 pub struct Worker {
     pub name: String,
     pub group: usize,
+    /// The queue the worker's group consumes.
+    pub queue: usize,
     pub alive: bool,
     pub polling: bool,
     pub parked: bool,
@@ -103,6 +122,7 @@ impl Worker {
                     crash_rng: stream(seed, &format!("crash:{name}")),
                     name,
                     group: g,
+                    queue: group.queue,
                     alive: false,
                     polling: false,
                     parked: false,
@@ -126,6 +146,23 @@ impl Worker {
 impl World {
     fn group_of(&self, w: u32) -> &crate::scenario::WorkerGroup {
         &self.groups[self.workers[w as usize].group]
+    }
+
+    /// The queue worker `w` consumes.
+    #[inline]
+    fn q(&self, w: u32) -> usize {
+        self.workers[w as usize].queue
+    }
+
+    /// The handler worker `w` runs.
+    #[inline]
+    fn handler_of(&self, w: u32) -> usize {
+        self.group_handler[self.workers[w as usize].group]
+    }
+
+    /// How long a client waits before retrying a throttled call to queue `q`.
+    fn retry_after_throttle_ns(&self, q: usize) -> Nanos {
+        self.brokers[q].config().fifo.throttle_retry_ns
     }
 
     pub(crate) fn on_worker_start(&mut self, w: u32) {
@@ -173,50 +210,65 @@ impl World {
 
     /// Bill the rest of a receive: one request per 64 KiB of returned
     /// payload; the first was billed when the request arrived.
-    fn bill_receive(&mut self, messages: usize) {
-        self.obs.m.api.billed += (messages as u64 * self.producer.payload_bytes()).div_ceil(64 * 1024).max(1) - 1;
+    fn bill_receive(&mut self, q: usize, messages: usize) {
+        self.obs.m[q].api.billed += (messages as u64 * self.producer.payload_bytes()).div_ceil(64 * 1024).max(1) - 1;
     }
 
     pub(crate) fn on_receive_at_broker(&mut self, w: u32, gen: u32) {
-        self.obs.m.api.receive += 1;
-        self.obs.m.api.billed += 1;
-        let (wait, vt) = (self.group_of(w).receive.wait_ns, self.group_of(w).receive.visibility_timeout_ns);
+        let q = self.q(w);
         let now = self.ev.now();
+        if !self.brokers[q].admit(Action::Receive, now) {
+            // ThrottlingException: the worker's client retries after its backoff.
+            let retry = self.retry_after_throttle_ns(q) + self.workers[w as usize].down_ns;
+            self.ev.after(retry, Event::Poll { w, gen });
+            return;
+        }
+        self.obs.m[q].api.receive += 1;
+        self.obs.m[q].api.billed += 1;
+        let (wait, vt) = (self.group_of(w).receive.wait_ns, self.group_of(w).receive.visibility_timeout_ns);
         let worker = &mut self.workers[w as usize];
+        let broker = &mut self.brokers[q];
         if worker.poll_gen != gen {
             // The worker crashed after sending this request: the broker still
             // hands out a message, to nobody.
             let mut batch = Batch::default();
-            self.sqs.receive(&mut self.ev, &mut self.obs, 1, vt, &worker.name, wait == 0, &mut batch);
+            broker.receive(&mut self.ev, &mut self.obs, 1, vt, &worker.name, wait == 0, &mut batch);
             for d in batch.as_slice() {
-                self.sqs.set_fate(d.handle, Fate::Crashed, now);
+                broker.set_fate(d.handle, Fate::Crashed, now);
             }
-            self.bill_receive(batch.len);
+            self.bill_receive(q, batch.len);
             return;
         }
-        self.sqs.receive(&mut self.ev, &mut self.obs, worker.want, vt, &worker.name, wait == 0, &mut worker.inbox);
+        broker.receive(&mut self.ev, &mut self.obs, worker.want, vt, &worker.name, wait == 0, &mut worker.inbox);
         if worker.inbox.len > 0 || wait == 0 {
             self.respond(w, gen);
         } else {
             worker.parked = true;
-            self.waiters.push_back(Waiter { w, gen });
+            self.waiters[q].push_back(Waiter { w, gen });
             self.ev.after(wait, Event::PollExpire { w, gen });
         }
     }
 
     /// Hand newly visible messages to parked long polls, first come first served.
     pub(crate) fn serve_waiters(&mut self) {
-        while self.sqs.can_deliver() {
-            let Some(waiter) = self.waiters.pop_front() else { return };
+        for q in 0..self.brokers.len() {
+            self.serve_waiters_of(q);
+        }
+    }
+
+    fn serve_waiters_of(&mut self, q: usize) {
+        while self.brokers[q].can_deliver() {
+            let Some(waiter) = self.waiters[q].pop_front() else { return };
             let worker = &mut self.workers[waiter.w as usize];
             if !worker.parked || worker.poll_gen != waiter.gen {
                 continue;
             }
             let vt = self.groups[worker.group].receive.visibility_timeout_ns;
-            self.sqs.receive(&mut self.ev, &mut self.obs, worker.want, vt, &worker.name, false, &mut worker.inbox);
+            let broker = &mut self.brokers[q];
+            broker.receive(&mut self.ev, &mut self.obs, worker.want, vt, &worker.name, false, &mut worker.inbox);
             if worker.inbox.len == 0 {
                 // Every visible message went to the DLQ or expired: keep waiting.
-                self.waiters.push_front(waiter);
+                self.waiters[q].push_front(waiter);
                 return;
             }
             worker.parked = false;
@@ -236,20 +288,21 @@ impl World {
     /// The broker answers a receive (the batch is in the worker's inbox).
     fn respond(&mut self, w: u32, gen: u32) {
         let now = self.ev.now();
-        self.bill_receive(self.workers[w as usize].inbox.len);
+        let q = self.q(w);
+        self.bill_receive(q, self.workers[w as usize].inbox.len);
         let worker = &mut self.workers[w as usize];
         if worker.inbox.len == 0 {
-            self.obs.m.api.empty_receive += 1;
+            self.obs.m[q].api.empty_receive += 1;
         }
         if !worker.alive || worker.poll_gen != gen {
             for d in worker.inbox.as_slice() {
-                self.sqs.set_fate(d.handle, Fate::Crashed, now);
+                self.brokers[q].set_fate(d.handle, Fate::Crashed, now);
             }
             return;
         }
         if worker.response_lost {
             for d in worker.inbox.as_slice() {
-                self.sqs.set_fate(d.handle, Fate::ReceiveLost, now);
+                self.brokers[q].set_fate(d.handle, Fate::ReceiveLost, now);
             }
             let wait = self.groups[worker.group].receive.wait_ns;
             let at = (worker.poll_start_ns + wait + self.net.timeout_ns()).max(now);
@@ -270,9 +323,16 @@ impl World {
         worker.inbox_in_flight = false;
         worker.polling = false;
         let received = worker.inbox.len;
+        let ordered = self.brokers[worker.queue].ordered();
+        let mut previous: Option<(u32, u32)> = None;
         for i in 0..received {
             let d = self.workers[w as usize].inbox.items[i];
-            self.start_attempt(w, d.handle, d.key, d.first_send_ns);
+            let after = previous.filter(|&(_, g)| ordered && g == d.group).map(|(s, _)| s);
+            let Some(s) = self.start_attempt(w, d, after.is_some()) else { continue };
+            if let Some(p) = after {
+                self.workers[w as usize].slots[p as usize].then = s;
+            }
+            previous = Some((s, d.group));
         }
         let receive = &self.group_of(w).receive;
         if received == 0 && receive.wait_ns == 0 {
@@ -286,9 +346,10 @@ impl World {
 
     // ------------------------------------------------------------ attempts
 
-    fn start_attempt(&mut self, w: u32, handle: Handle, key: u64, first_send_ns: Nanos) {
+    /// Take a slot for delivery `d` and start it, or leave it waiting for
+    /// the slot before it in its group (`waiting`). Returns the slot.
+    fn start_attempt(&mut self, w: u32, d: Delivery, waiting: bool) -> Option<u32> {
         let now = self.ev.now();
-        let strategy = self.store.strategy();
         let interval = match self.group_of(w).heartbeat {
             Heartbeat::None => None,
             Heartbeat::Fixed { interval_ns, .. } | Heartbeat::Adaptive { interval_ns, .. } => Some(interval_ns),
@@ -296,19 +357,46 @@ impl World {
         let worker = &mut self.workers[w as usize];
         let Some(s) = worker.free_slots.pop() else {
             debug_assert!(false, "a receive returned more messages than free slots");
-            return;
+            return None;
         };
         let slot = &mut worker.slots[s as usize];
         slot.gen = slot.gen.wrapping_add(1);
         let gen = slot.gen;
-        *slot = Slot { gen, handle, key, first_send_ns, started_ns: now, phase: Phase::Working, ..Slot::default() };
+        *slot = Slot {
+            gen,
+            handle: d.handle,
+            key: d.key,
+            first_send_ns: d.first_send_ns,
+            started_ns: now,
+            group: d.group,
+            phase: Phase::Waiting,
+            ..Slot::default()
+        };
         self.busy_slots += 1;
         if let Some(i) = interval {
             self.ev.after(i, Event::Heartbeat { w, slot: s, gen });
         }
+        if !waiting {
+            self.begin(w, s);
+        }
+        Some(s)
+    }
+
+    /// The slot's attempt begins: the idempotency check, or the first step.
+    fn begin(&mut self, w: u32, s: u32) {
+        let now = self.ev.now();
+        let q = self.q(w);
+        let strategy = self.stores[q].strategy();
+        let worker = &mut self.workers[w as usize];
+        let slot = &mut worker.slots[s as usize];
+        debug_assert_eq!(slot.phase, Phase::Waiting, "begin on a slot that is not waiting");
+        slot.phase = Phase::Working;
+        slot.started_ns = now;
+        let (key, gen) = (slot.key, slot.gen);
         if matches!(strategy, Strategy::CheckThenMark | Strategy::ClaimFirst) {
-            let check = self.store.check(now, key);
-            let latency = self.store.cfg.latency.sample(&mut worker.rng);
+            let store = &mut self.stores[q];
+            let check = store.check(now, key);
+            let latency = store.cfg.latency.sample(&mut worker.rng);
             let slot = &mut worker.slots[s as usize];
             slot.phase = Phase::Checking;
             slot.check = check;
@@ -316,6 +404,19 @@ impl World {
             self.ev.after(latency, Event::StoreDone { w, slot: s, gen });
         } else {
             self.run_step(w, s, 0);
+        }
+    }
+
+    /// The slot's attempt ended: start the next message of its group (after
+    /// a success), or fail it too.
+    fn next_in_group(&mut self, w: u32, then: u32, succeeded: bool) {
+        if then == NO_SLOT || self.workers[w as usize].slots[then as usize].phase != Phase::Waiting {
+            return;
+        }
+        if succeeded {
+            self.begin(w, then);
+        } else {
+            self.attempt_failed(w, then, "an earlier message of its group failed");
         }
     }
 
@@ -329,11 +430,13 @@ impl World {
         let Some(slot) = self.live_slot(w, s, gen) else { return };
         match slot.check {
             Check::Done => {
-                self.obs.m.idempotency.suppressed += 1;
+                let q = self.q(w);
+                self.obs.m[q].idempotency.suppressed += 1;
                 self.attempt_succeeded(w, s);
             }
             Check::InProgress => {
-                self.obs.m.idempotency.rejected_in_progress += 1;
+                let q = self.q(w);
+                self.obs.m[q].idempotency.rejected_in_progress += 1;
                 self.attempt_failed(w, s, "idempotency claim held by another attempt");
             }
             Check::Proceed { .. } => self.run_step(w, s, 0),
@@ -342,8 +445,9 @@ impl World {
 
     fn run_step(&mut self, w: u32, s: u32, i: u32) {
         let now = self.ev.now();
+        let h = self.handler_of(w);
         let worker = &mut self.workers[w as usize];
-        let (duration, failed) = match &mut self.handler.steps[i as usize] {
+        let (duration, failed) = match &mut self.handlers[h].steps[i as usize] {
             Step::Delay(d) => (d.sample(&mut worker.rng), None),
             Step::Call { dependency } => {
                 let r = self.deps[*dependency].call(now);
@@ -369,16 +473,18 @@ impl World {
             return self.attempt_failed(w, s, reason);
         }
         let i = slot.step as usize;
-        let last = i + 1 == self.handler.steps.len();
+        let handler = &self.handlers[self.handler_of(w)];
+        let (last, effect_step) = (i + 1 == handler.steps.len(), handler.effect_step);
+        let (poison, fail) = (handler.poison_fraction, handler.fail_probability);
         if last {
-            if hash_unit(self.seed, POISON_SALT, slot.key) < self.handler.poison_fraction {
+            if hash_unit(self.seed, POISON_SALT, slot.key) < poison {
                 return self.attempt_failed(w, s, "poison message");
             }
-            if chance(&mut self.workers[w as usize].rng, self.handler.fail_probability) {
+            if chance(&mut self.workers[w as usize].rng, fail) {
                 return self.attempt_failed(w, s, "handler error");
             }
         }
-        if i == self.handler.effect_step {
+        if i == effect_step {
             self.commit_effect(w, slot);
         }
         if last {
@@ -390,18 +496,19 @@ impl World {
 
     fn commit_effect(&mut self, w: u32, slot: Slot) {
         let now = self.ev.now();
-        let strategy = self.store.strategy();
+        let q = self.q(w);
+        let strategy = self.stores[q].strategy();
         let mut forgotten = matches!(slot.check, Check::Proceed { forgotten: true });
         if strategy != Strategy::None {
-            match self.store.commit(now, slot.key) {
+            match self.stores[q].commit(now, slot.key) {
                 Commit::Suppress => {
-                    self.obs.m.idempotency.suppressed += 1;
+                    self.obs.m[q].idempotency.suppressed += 1;
                     return;
                 }
                 Commit::Apply { forgotten: f } => forgotten |= f,
             }
         }
-        let duplicate = self.obs.m.effect(now, slot.key, slot.first_send_ns);
+        let duplicate = self.obs.m[q].effect(now, slot.key, slot.first_send_ns, slot.group);
         let name = &self.workers[w as usize].name;
         let h = slot.handle;
         if duplicate {
@@ -412,27 +519,32 @@ impl World {
                 Strategy::ClaimFirst => Breach::ClaimExpired,
                 Strategy::Atomic => Breach::KeyExpired,
             };
-            self.obs.m.idempotency.breaches[breach as usize] += 1;
-            self.obs.trace(now, Kind::DuplicateEffect, Some(h.id), name, Some(h.receive), "");
+            self.obs.m[q].idempotency.breaches[breach as usize] += 1;
+            self.obs.trace(q, now, Kind::DuplicateEffect, Some(h.id), name, Some(h.receive), "");
         } else {
-            self.obs.trace(now, Kind::Effect, Some(h.id), name, Some(h.receive), "");
+            self.obs.trace(q, now, Kind::Effect, Some(h.id), name, Some(h.receive), "");
         }
     }
 
     fn record_processing(&mut self, w: u32, slot: &Slot) {
+        if slot.phase == Phase::Waiting {
+            return; // never started
+        }
         let took = self.ev.now().saturating_sub(slot.started_ns).max(1);
         let g = self.workers[w as usize].group;
         if matches!(self.groups[g].heartbeat, Heartbeat::Adaptive { .. }) {
             self.observed[g].saturating_record(took);
         }
-        self.obs.m.processing.saturating_record(took);
+        let q = self.q(w);
+        self.obs.m[q].processing.saturating_record(took);
     }
 
     fn attempt_succeeded(&mut self, w: u32, s: u32) {
         let now = self.ev.now();
+        let q = self.q(w);
         let slot = self.workers[w as usize].slots[s as usize];
         self.record_processing(w, &slot);
-        self.sqs.set_fate(slot.handle, Fate::Succeeded, now);
+        self.brokers[q].set_fate(slot.handle, Fate::Succeeded, now);
         self.workers[w as usize].slots[s as usize].phase = Phase::Finishing;
         let call = self.net.call(ApiKind::Delete);
         if !call.request_lost {
@@ -442,21 +554,24 @@ impl World {
                 self.ev.after(call.up_ns, Event::DeleteAtBroker { w, h: slot.handle });
             }
         }
+        self.next_in_group(w, slot.then, true);
         self.finish_call(w, s, slot.gen, call);
     }
 
     fn attempt_failed(&mut self, w: u32, s: u32, reason: &'static str) {
         let now = self.ev.now();
+        let q = self.q(w);
         let slot = self.workers[w as usize].slots[s as usize];
         self.record_processing(w, &slot);
-        self.obs.m.failures += 1;
-        self.sqs.set_fate(slot.handle, Fate::Failed, now);
+        self.obs.m[q].failures += 1;
+        self.brokers[q].set_fate(slot.handle, Fate::Failed, now);
         if slot.claimed {
-            self.store.release_claim(slot.key);
+            self.stores[q].release_claim(slot.key);
         }
         let name = &self.workers[w as usize].name;
-        self.obs.trace(now, Kind::Fail, Some(slot.handle.id), name, Some(slot.handle.receive), reason);
+        self.obs.trace(q, now, Kind::Fail, Some(slot.handle.id), name, Some(slot.handle.receive), reason);
         self.workers[w as usize].slots[s as usize].phase = Phase::Finishing;
+        self.next_in_group(w, slot.then, false);
         if self.release_ns(w, slot.handle).is_none() {
             return self.free_slot(w, s);
         }
@@ -512,10 +627,17 @@ impl World {
     }
 
     pub(crate) fn delete_at_broker(&mut self, w: u32, h: Handle) {
-        self.obs.m.api.delete += 1;
-        self.obs.m.api.billed += 1;
+        let q = self.q(w);
+        if !self.brokers[q].admit(Action::Delete, self.ev.now()) {
+            // ThrottlingException: the client retries the delete after its backoff
+            // (the slot does not wait for it).
+            self.ev.after(self.retry_after_throttle_ns(q), Event::DeleteAtBroker { w, h });
+            return;
+        }
+        self.obs.m[q].api.delete += 1;
+        self.obs.m[q].api.billed += 1;
         let name = &self.workers[w as usize].name;
-        self.sqs.delete(&mut self.ev, &mut self.obs, h, name);
+        self.brokers[q].delete(&mut self.ev, &mut self.obs, h, name);
     }
 
     /// A ChangeMessageVisibility request reaches the broker: a heartbeat's
@@ -524,10 +646,11 @@ impl World {
     pub(crate) fn change_visibility_at_broker(&mut self, w: u32, h: Handle, heartbeat: bool) {
         use crate::broker::ChangeOutcome;
         let t_ns = if heartbeat { self.heartbeat_extend_ns(w) } else { self.release_ns(w, h).unwrap_or(0) };
-        self.obs.m.api.change_visibility += 1;
-        self.obs.m.api.billed += 1;
+        let q = self.q(w);
+        self.obs.m[q].api.change_visibility += 1;
+        self.obs.m[q].api.billed += 1;
         let now = self.ev.now();
-        let outcome = self.sqs.change_visibility(&mut self.ev, h, t_ns);
+        let outcome = self.brokers[q].change_visibility(&mut self.ev, h, t_ns);
         let name = &self.workers[w as usize].name;
         let (kind, detail) = match (heartbeat, outcome) {
             (true, ChangeOutcome::Changed) => (Kind::Heartbeat, ""),
@@ -536,7 +659,7 @@ impl World {
             (false, ChangeOutcome::Changed) if t_ns == 0 => (Kind::Visible, "released"),
             (false, _) => return,
         };
-        self.obs.trace(now, kind, Some(h.id), name, Some(h.receive), detail);
+        self.obs.trace(q, now, kind, Some(h.id), name, Some(h.receive), detail);
     }
 
     pub(crate) fn on_heartbeat(&mut self, w: u32, s: u32, gen: u32) {
@@ -548,7 +671,8 @@ impl World {
             Heartbeat::None => return,
             Heartbeat::Fixed { interval_ns, .. } | Heartbeat::Adaptive { interval_ns, .. } => interval_ns,
         };
-        self.obs.m.heartbeats += 1;
+        let q = self.q(w);
+        self.obs.m[q].heartbeats += 1;
         let call = self.net.call(ApiKind::ChangeVisibility);
         if !call.request_lost {
             let h = slot.handle;
@@ -591,6 +715,7 @@ impl World {
     /// The worker dies: every slot's attempt is abandoned, the poll is cut.
     pub(crate) fn on_crash(&mut self, w: u32, life: Option<u32>) {
         let now = self.ev.now();
+        let q = self.q(w);
         let worker = &mut self.workers[w as usize];
         if !worker.alive || life.is_some_and(|l| l != worker.life) {
             return;
@@ -600,11 +725,11 @@ impl World {
         worker.poll_gen = worker.poll_gen.wrapping_add(1);
         worker.polling = false;
         worker.parked = false;
-        self.obs.m.crashes += 1;
+        self.obs.m[q].crashes += 1;
         if worker.inbox_in_flight {
             worker.inbox_in_flight = false;
             for d in worker.inbox.as_slice() {
-                self.sqs.set_fate(d.handle, Fate::Crashed, now);
+                self.brokers[q].set_fate(d.handle, Fate::Crashed, now);
             }
         }
         let mut held = 0;
@@ -615,9 +740,9 @@ impl World {
             }
             held += 1;
             if slot.phase != Phase::Finishing {
-                self.sqs.set_fate(slot.handle, Fate::Crashed, now);
+                self.brokers[q].set_fate(slot.handle, Fate::Crashed, now);
             }
-            self.obs.trace(now, Kind::Crash, Some(slot.handle.id), &worker.name, Some(slot.handle.receive), "");
+            self.obs.trace(q, now, Kind::Crash, Some(slot.handle.id), &worker.name, Some(slot.handle.receive), "");
             let slot = &mut worker.slots[s];
             slot.phase = Phase::Idle;
             slot.gen = slot.gen.wrapping_add(1);
@@ -625,7 +750,7 @@ impl World {
             self.busy_slots -= 1;
         }
         if held == 0 {
-            self.obs.trace(now, Kind::Crash, None, &worker.name, None, "");
+            self.obs.trace(q, now, Kind::Crash, None, &worker.name, None, "");
         }
         let delay = self.group_of(w).crash.restart_delay_ns;
         self.ev.after(delay, Event::Restart { w });
@@ -638,7 +763,8 @@ impl World {
             return;
         }
         worker.alive = true;
-        self.obs.trace(now, Kind::Restart, None, &worker.name, None, "");
+        let q = worker.queue;
+        self.obs.trace(q, now, Kind::Restart, None, &worker.name, None, "");
         self.schedule_random_crash(w);
         self.poll(w);
     }

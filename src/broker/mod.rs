@@ -1,11 +1,207 @@
 //! Brokers: the queue services that hold messages and lease them to workers.
 //!
-//! `sqs.rs` models an SQS Standard queue (SEMANTICS.md section 2). A new
-//! broker gets a module here with the same vocabulary: [`Handle`] for a
-//! receipt, [`Fate`] for what became of the previous delivery, and the
-//! receive, change-visibility and delete operations `sim.rs` calls.
+//! One interface, [`Broker`], over every kind of queue in a scenario's
+//! topology: send, receive (lease), delete (ack), change visibility (extend,
+//! or release/nack with 0), and the broker's own timers ([`Timer`]). The
+//! outcomes ([`SendOutcome`], [`DeleteOutcome`], [`ChangeOutcome`], [`Fate`])
+//! are what workers act on; a broker records into its queue's metrics.
+//!
+//! - `sqs.rs`: SQS Standard and FIFO queues (SEMANTICS.md section 2,
+//!   BROKERS.md section 1), with `sqs_fifo.rs` (message groups),
+//!   `dedup.rs` (deduplication interval) and `throttle.rs` (API quotas).
+//! - `sns.rs`, `sns_filter.rs`: SNS topics fanning out to queues (BROKERS.md
+//!   section 6). A topic is not a [`Broker`]: it holds no messages.
+//!
+//! A new broker is a module here and a [`Broker`] variant whose arms call it;
+//! see ARCHITECTURE.md for how JetStream, core NATS and Pub/Sub fit.
 
+pub mod dedup;
+pub mod sns;
+pub mod sns_filter;
 pub mod sqs;
+pub mod sqs_fifo;
+pub mod throttle;
+
+use crate::duration::Nanos;
+use crate::engine::Events;
+use crate::metrics::Obs;
+use crate::scenario::Queue;
+use crate::sim::Event;
+pub use throttle::Action;
+
+/// A queue of the topology, whatever its kind.
+pub enum Broker {
+    /// SQS Standard or FIFO.
+    Sqs(sqs::Sqs),
+}
+
+impl Broker {
+    pub fn new(cfg: Queue, q: u16, seed: u64) -> Broker {
+        let rng = crate::rng::stream(seed, &broker_stream_name(q, &cfg.name));
+        Broker::Sqs(sqs::Sqs::new(cfg, q, seed, rng))
+    }
+
+    pub fn config(&self) -> &Queue {
+        match self {
+            Broker::Sqs(b) => b.config(),
+        }
+    }
+
+    /// Messages held (delayed, visible or in flight).
+    #[inline]
+    pub fn live(&self) -> u64 {
+        match self {
+            Broker::Sqs(b) => b.live(),
+        }
+    }
+
+    #[inline]
+    pub fn in_flight(&self) -> u64 {
+        match self {
+            Broker::Sqs(b) => b.in_flight(),
+        }
+    }
+
+    pub fn visible_or_delayed(&self) -> u64 {
+        match self {
+            Broker::Sqs(b) => b.visible_or_delayed(),
+        }
+    }
+
+    /// Whether a receive now could return a message.
+    #[inline]
+    pub fn can_deliver(&self) -> bool {
+        match self {
+            Broker::Sqs(b) => b.can_deliver(),
+        }
+    }
+
+    /// Whether deliveries of one message group must be processed in order.
+    pub fn ordered(&self) -> bool {
+        match self {
+            Broker::Sqs(b) => b.is_fifo(),
+        }
+    }
+
+    /// Calls refused by API quotas, per [`Action`], if the broker has quotas.
+    pub fn throttled(&self) -> Option<[u64; 3]> {
+        match self {
+            Broker::Sqs(b) => b.throttled(),
+        }
+    }
+
+    /// Whether an API call of `action` now is within the broker's quota.
+    #[inline]
+    pub fn admit(&mut self, action: Action, now: Nanos) -> bool {
+        match self {
+            Broker::Sqs(b) => b.admit(action, now),
+        }
+    }
+
+    #[inline]
+    pub fn send(
+        &mut self,
+        ev: &mut Events<Event>,
+        obs: &mut Obs,
+        key: u64,
+        first_send_ns: Nanos,
+        delay_ns: Nanos,
+    ) -> SendOutcome {
+        match self {
+            Broker::Sqs(b) => b.send(ev, obs, key, first_send_ns, delay_ns),
+        }
+    }
+
+    /// Lease up to `max` messages to `worker` into `out`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub fn receive(
+        &mut self,
+        ev: &mut Events<Event>,
+        obs: &mut Obs,
+        max: usize,
+        vt_ns: Option<Nanos>,
+        worker: &str,
+        short_poll: bool,
+        out: &mut Batch,
+    ) {
+        match self {
+            Broker::Sqs(b) => b.receive(ev, obs, max, vt_ns, worker, short_poll, out),
+        }
+    }
+
+    /// Record what became of delivery `h` (decides the next redelivery's cause).
+    #[inline]
+    pub fn set_fate(&mut self, h: Handle, fate: Fate, now: Nanos) {
+        match self {
+            Broker::Sqs(b) => b.set_fate(h, fate, now),
+        }
+    }
+
+    /// Extend (t > 0) or release (t = 0) the lease of `h`.
+    #[inline]
+    pub fn change_visibility(&mut self, ev: &mut Events<Event>, h: Handle, t_ns: Nanos) -> ChangeOutcome {
+        match self {
+            Broker::Sqs(b) => b.change_visibility(ev, h, t_ns),
+        }
+    }
+
+    /// Delete (ack) `h`.
+    #[inline]
+    pub fn delete(&mut self, ev: &mut Events<Event>, obs: &mut Obs, h: Handle, worker: &str) -> DeleteOutcome {
+        match self {
+            Broker::Sqs(b) => b.delete(ev, obs, h, worker),
+        }
+    }
+
+    #[inline]
+    pub fn on_timer(&mut self, ev: &mut Events<Event>, obs: &mut Obs, t: Timer) {
+        match self {
+            Broker::Sqs(b) => b.on_timer(ev, obs, t),
+        }
+    }
+
+    pub fn check_invariants(&self) {
+        match self {
+            Broker::Sqs(b) => b.check_invariants(),
+        }
+    }
+}
+
+/// The random stream of queue `q`: `broker` for the first queue (as before
+/// topologies existed, so one-queue results are unchanged), else `broker:<name>`.
+fn broker_stream_name(q: u16, name: &str) -> String {
+    if q == 0 {
+        "broker".to_string()
+    } else {
+        format!("broker:{name}")
+    }
+}
+
+/// A broker's own timers, carried by `Event::Broker`.
+#[derive(Debug, Clone, Copy)]
+pub enum Timer {
+    /// A delayed message becomes visible.
+    DelayEnd { id: u64 },
+    /// A lease (visibility timeout, AckWait, ack deadline) runs out, unless
+    /// `gen` is stale.
+    LeaseEnd { id: u64, gen: u32 },
+    /// Remove messages past retention.
+    RetentionCheck,
+    /// Move the DLQ back into the queue.
+    Redrive,
+}
+
+/// What a send did at the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// Enqueued with this message id.
+    Accepted(u64),
+    /// Accepted, but a duplicate inside the deduplication interval: not enqueued.
+    Deduplicated,
+    /// Refused by an API quota (ThrottlingException): the client retries.
+    Throttled,
+}
 
 /// A receipt handle: a message and the receive that issued it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -40,6 +236,8 @@ pub struct Delivery {
     pub handle: Handle,
     pub key: u64,
     pub first_send_ns: u64,
+    /// Message group (ordered brokers; 0 otherwise).
+    pub group: u32,
 }
 
 /// Up to ten messages from one receive (no allocation).

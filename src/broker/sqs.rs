@@ -1,18 +1,25 @@
-//! SQS Standard queue: visibility timeouts, receipt handles, delete policies,
+//! SQS queues: visibility timeouts, receipt handles, delete policies,
 //! long and short polling, delay, retention, the in-flight cap, the DLQ
 //! (redrive policy) and broker-side duplicates (SEMANTICS.md section 2).
+//! A FIFO queue (`kind = "sqs_fifo"`) is the same queue with message groups
+//! deciding what a receive takes (`sqs_fifo.rs`), send deduplication
+//! (`dedup.rs`), per-action quotas (`throttle.rs`), and deletes with an
+//! expired receipt handle rejected (BROKERS.md section 1).
 //!
 //! Messages live in a ring indexed by message id: ids are given in send
 //! order, so the oldest live message is at the front and retention deadlines
 //! come in ring order. A finished message leaves a tombstone until the front
 //! passes it, so memory follows the span of live ids, not messages ever sent.
 
-use super::{Batch, ChangeOutcome, DeleteOutcome, Delivery, Fate, Handle};
+use super::dedup::Dedup;
+use super::sqs_fifo::{GroupDraw, Groups};
+use super::throttle::{Action, Throttle};
+use super::{Batch, ChangeOutcome, DeleteOutcome, Delivery, Fate, Handle, SendOutcome, Timer};
 use crate::duration::{Nanos, NS_PER_S};
 use crate::engine::Events;
 use crate::metrics::{Cause, Obs};
 use crate::rng::{chance, Stream};
-use crate::scenario::{DeletePolicy, Queue};
+use crate::scenario::{Deduplication, DeletePolicy, Queue, QueueKind};
 use crate::sim::Event;
 use crate::trace::Kind;
 use std::cmp::Reverse;
@@ -39,6 +46,8 @@ pub struct Msg {
     pub fate_end_ns: Nanos,
     pub receive_count: u32,
     pub timer_gen: u32,
+    /// FIFO: the message group (0 on Standard).
+    pub group: u32,
     pub state: State,
     pub fate: Fate,
 }
@@ -51,8 +60,18 @@ struct DeadLetter {
     first_send_ns: Nanos,
 }
 
+/// What a FIFO queue adds to a Standard one.
+struct Fifo {
+    groups: Groups,
+    draw: GroupDraw,
+    dedup: Option<Dedup>,
+    throttle: Throttle,
+}
+
 pub struct Sqs {
     cfg: Queue,
+    /// Index of this queue in the world (events and metrics).
+    q: u16,
     ring: VecDeque<Msg>,
     /// Id of `ring[0]`.
     base: u64,
@@ -65,11 +84,23 @@ pub struct Sqs {
     dlq: Vec<DeadLetter>,
     retention_check_at: Option<Nanos>,
     rng: Stream,
+    fifo: Option<Box<Fifo>>,
 }
 
 impl Sqs {
-    pub fn new(cfg: Queue, rng: Stream) -> Sqs {
+    /// Queue number `q` of the world; `seed` draws FIFO message groups.
+    pub fn new(cfg: Queue, q: u16, seed: u64, rng: Stream) -> Sqs {
+        let fifo = (cfg.kind == QueueKind::SqsFifo).then(|| {
+            let f = &cfg.fifo;
+            Box::new(Fifo {
+                groups: Groups::new(f.groups),
+                draw: GroupDraw::new(seed, f.groups, f.group_skew),
+                dedup: (f.deduplication != Deduplication::PerAttempt).then(|| Dedup::new(f.dedup_window_ns)),
+                throttle: Throttle::new(f.api_limit_per_s),
+            })
+        });
         Sqs {
+            q,
             cfg,
             ring: VecDeque::with_capacity(1024),
             base: 1,
@@ -81,7 +112,26 @@ impl Sqs {
             dlq: Vec::new(),
             retention_check_at: None,
             rng,
+            fifo,
         }
+    }
+
+    fn timer(&self, t: Timer) -> Event {
+        Event::Broker { q: self.q, t }
+    }
+
+    /// A FIFO queue's API quota: whether a call of `action` now is admitted.
+    pub fn admit(&mut self, action: Action, now: Nanos) -> bool {
+        self.fifo.as_mut().is_none_or(|f| f.throttle.admit(action, now))
+    }
+
+    /// Calls refused by the quota, per action (send, receive, delete).
+    pub fn throttled(&self) -> Option<[u64; 3]> {
+        self.fifo.as_ref().map(|f| f.throttle.throttled)
+    }
+
+    pub fn is_fifo(&self) -> bool {
+        self.fifo.is_some()
     }
 
     pub fn config(&self) -> &Queue {
@@ -96,7 +146,11 @@ impl Sqs {
     /// Whether a receive now could return a message (something visible, and
     /// room under the in-flight limit).
     pub fn can_deliver(&self) -> bool {
-        self.visible_count > 0 && self.in_flight < self.cfg.inflight_limit
+        let some = match &self.fifo {
+            None => self.visible_count > 0,
+            Some(f) => f.groups.any_ready(),
+        };
+        some && self.in_flight < self.cfg.inflight_limit
     }
 
     pub fn in_flight(&self) -> u64 {
@@ -124,7 +178,9 @@ impl Sqs {
         self.get_mut(h.id).filter(|m| m.receive_count == h.receive)
     }
 
-    /// SendMessage: enqueue a message (after its optional delay).
+    /// SendMessage: enqueue a message (after its optional delay). A FIFO
+    /// queue may refuse the call (quota) or accept it without enqueueing
+    /// (a duplicate inside the deduplication interval).
     pub fn send(
         &mut self,
         ev: &mut Events<Event>,
@@ -132,8 +188,24 @@ impl Sqs {
         key: u64,
         first_send_ns: Nanos,
         delay_ns: Nanos,
-    ) -> u64 {
+    ) -> SendOutcome {
         let now = ev.now();
+        let mut group = 0;
+        if let Some(f) = self.fifo.as_mut() {
+            if !f.throttle.admit(Action::Send, now) {
+                return SendOutcome::Throttled;
+            }
+            // The deduplication id is the logical key: with either scope it
+            // names one message of one group (the group is drawn from the key).
+            if f.dedup.as_mut().is_some_and(|d| !d.accept(now, key)) {
+                obs.m[self.q as usize].deduplicated += 1;
+                let q = self.q as usize;
+                obs.trace(q, now, Kind::Send, None, "", None, "deduplicated: accepted, not enqueued");
+                return SendOutcome::Deduplicated;
+            }
+            group = f.draw.group_of(key);
+            f.groups.enqueue(group, self.next_id);
+        }
         let id = self.next_id;
         self.next_id += 1;
         let delayed = delay_ns > 0;
@@ -146,25 +218,49 @@ impl Sqs {
             fate_end_ns: 0,
             receive_count: 0,
             timer_gen: 0,
+            group,
             state: if delayed { State::Delayed } else { State::Visible },
             fate: Fate::New,
         });
         self.live += 1;
-        obs.m.sent += 1;
-        obs.m.bucket(now).sent += 1;
-        obs.trace(now, Kind::Send, Some(id), "", None, "");
+        let m = &mut obs.m[self.q as usize];
+        m.enqueued(now, key);
+        obs.trace(self.q as usize, now, Kind::Send, Some(id), "", None, "");
         if delayed {
-            ev.at(now + delay_ns, Event::DelayEnd { id });
+            ev.at(now + delay_ns, self.timer(Timer::DelayEnd { id }));
         } else {
             self.push_visible(id);
         }
         self.schedule_retention(ev);
-        id
+        SendOutcome::Accepted(id)
     }
 
+    /// Message `id` became visible (sent, delay over, lease ended, released, redriven).
     fn push_visible(&mut self, id: u64) {
-        self.visible.push(Reverse(id));
         self.visible_count += 1;
+        match self.fifo.is_some() {
+            false => self.visible.push(Reverse(id)),
+            true => {
+                let g = self.get(id).map_or(0, |m| m.group);
+                self.refresh_group(g);
+            }
+        }
+    }
+
+    /// FIFO: list group `g` for receives if nothing of it is in flight and its head is visible.
+    fn refresh_group(&mut self, g: u32) {
+        let Some(f) = self.fifo.as_ref() else { return };
+        let head_visible = f.groups.head(g).and_then(|h| self.get(h)).is_some_and(|m| m.state == State::Visible);
+        if let Some(f) = self.fifo.as_mut() {
+            f.groups.refresh(g, head_visible);
+        }
+    }
+
+    /// FIFO: an in-flight message of group `g` left flight.
+    fn group_left_flight(&mut self, g: u32) {
+        if let Some(f) = self.fifo.as_mut() {
+            f.groups.left_flight(g);
+        }
     }
 
     /// A delayed message becomes visible.
@@ -173,7 +269,19 @@ impl Sqs {
             if m.state == State::Delayed {
                 m.state = State::Visible;
                 self.push_visible(id);
-                obs.trace(ev.now(), Kind::Visible, Some(id), "", None, "");
+                obs.trace(self.q as usize, ev.now(), Kind::Visible, Some(id), "", None, "");
+            }
+        }
+    }
+
+    /// One of this queue's timers fires.
+    pub fn on_timer(&mut self, ev: &mut Events<Event>, obs: &mut Obs, t: Timer) {
+        match t {
+            Timer::DelayEnd { id } => self.on_delay_end(ev, obs, id),
+            Timer::LeaseEnd { id, gen } => self.on_visibility_end(ev, obs, id, gen),
+            Timer::RetentionCheck => self.on_retention_check(ev, obs),
+            Timer::Redrive => {
+                self.redrive(ev, obs);
             }
         }
     }
@@ -192,44 +300,100 @@ impl Sqs {
         short_poll: bool,
         out: &mut Batch,
     ) {
-        let now = ev.now();
         out.len = 0;
         if short_poll && chance(&mut self.rng, self.cfg.short_poll_miss) {
             return;
         }
         let vt = vt_ns.unwrap_or(self.cfg.visibility_timeout_ns);
+        if self.fifo.is_some() {
+            return self.receive_fifo(ev, obs, max, vt, worker, out);
+        }
         while out.len < max && self.visible_count > 0 {
             if self.in_flight >= self.cfg.inflight_limit {
-                obs.m.over_limit += 1;
+                obs.m[self.q as usize].over_limit += 1;
                 break;
             }
             let Some(Reverse(id)) = self.visible.pop() else { break };
-            let Some(&m) = self.get(id) else { continue };
-            if m.state != State::Visible {
+            if self.get(id).is_none_or(|m| m.state != State::Visible) {
                 continue;
             }
-            self.visible_count -= 1;
-            if m.enqueue_ns + self.cfg.retention_ns <= now {
-                self.remove(id, Kind::Expired, obs, now);
-                obs.m.expired += 1;
-                continue;
-            }
-            if self.cfg.max_receive_count.is_some_and(|limit| m.receive_count >= limit) {
-                let (key, enqueue_ns, first_send_ns, deliveries) =
-                    (m.key, m.enqueue_ns, m.first_send_ns, m.receive_count);
-                self.remove(id, Kind::Dlq, obs, now);
-                self.dlq.push(DeadLetter { key, enqueue_ns, first_send_ns });
-                obs.m.dlq_moved(deliveries);
-                continue;
-            }
-            self.deliver(ev, obs, id, vt, worker);
-            let handle = Handle { id, receive: m.receive_count + 1 };
-            out.push(Delivery { handle, key: m.key, first_send_ns: m.first_send_ns });
+            self.take(ev, obs, id, vt, worker, out);
         }
+    }
+
+    /// FIFO receive: the ready group with the oldest head gives as many of
+    /// its messages as it can, in order; then the next group.
+    fn receive_fifo(
+        &mut self,
+        ev: &mut Events<Event>,
+        obs: &mut Obs,
+        max: usize,
+        vt: Nanos,
+        worker: &str,
+        out: &mut Batch,
+    ) {
+        while out.len < max {
+            if self.in_flight >= self.cfg.inflight_limit {
+                if self.can_deliver_ignoring_limit() {
+                    obs.m[self.q as usize].over_limit += 1;
+                }
+                break;
+            }
+            let Some(g) = self.fifo.as_mut().and_then(|f| f.groups.pop_ready()) else { break };
+            let mut i = 0;
+            while out.len < max && self.in_flight < self.cfg.inflight_limit {
+                let Some(id) = self.fifo.as_ref().and_then(|f| f.groups.nth(g, i)) else { break };
+                if self.get(id).is_none_or(|m| m.state != State::Visible) {
+                    break;
+                }
+                if self.take(ev, obs, id, vt, worker, out) {
+                    i += 1;
+                }
+            }
+            self.refresh_group(g);
+        }
+    }
+
+    fn can_deliver_ignoring_limit(&self) -> bool {
+        self.fifo.as_ref().is_some_and(|f| f.groups.any_ready())
+    }
+
+    /// A receive takes visible message `id`: removed if past retention,
+    /// moved to the DLQ past its receive limit, else delivered (true).
+    fn take(
+        &mut self,
+        ev: &mut Events<Event>,
+        obs: &mut Obs,
+        id: u64,
+        vt: Nanos,
+        worker: &str,
+        out: &mut Batch,
+    ) -> bool {
+        let now = ev.now();
+        let Some(&m) = self.get(id) else { return false };
+        debug_assert_eq!(m.state, State::Visible);
+        self.visible_count -= 1;
+        let metrics = &mut obs.m[self.q as usize];
+        if m.enqueue_ns + self.cfg.retention_ns <= now {
+            metrics.expired += 1;
+            self.remove(id, Kind::Expired, obs, now);
+            return false;
+        }
+        if self.cfg.max_receive_count.is_some_and(|limit| m.receive_count >= limit) {
+            metrics.dlq_moved(m.receive_count);
+            self.remove(id, Kind::Dlq, obs, now);
+            self.dlq.push(DeadLetter { key: m.key, enqueue_ns: m.enqueue_ns, first_send_ns: m.first_send_ns });
+            return false;
+        }
+        self.deliver(ev, obs, id, vt, worker);
+        let handle = Handle { id, receive: m.receive_count + 1 };
+        out.push(Delivery { handle, key: m.key, first_send_ns: m.first_send_ns, group: m.group });
+        true
     }
 
     fn deliver(&mut self, ev: &mut Events<Event>, obs: &mut Obs, id: u64, vt: Nanos, worker: &str) {
         let now = ev.now();
+        let q = self.q as usize;
         let Some(m) = self.get_mut(id) else { return };
         let previous = (m.receive_count, m.fate, m.fate_end_ns);
         m.receive_count += 1;
@@ -238,12 +402,16 @@ impl Sqs {
         m.received_at_ns = now;
         m.timer_gen = m.timer_gen.wrapping_add(1);
         m.fate = Fate::Processing;
-        let (rc, gen) = (m.receive_count, m.timer_gen);
+        let (rc, gen, g) = (m.receive_count, m.timer_gen, m.group);
         self.in_flight += 1;
-        ev.after(vt, Event::VisibilityEnd { id, gen });
-        obs.m.deliveries += 1;
+        if let Some(f) = self.fifo.as_mut() {
+            f.groups.delivered(g);
+        }
+        ev.after(vt, lease_end(self.q, id, gen));
+        let metrics = &mut obs.m[q];
+        metrics.deliveries += 1;
         if previous.0 == 0 {
-            obs.m.first_deliveries += 1;
+            metrics.first_deliveries += 1;
         } else {
             let (cause, retry) = match previous.1 {
                 Fate::Processing => (Cause::Concurrent, None),
@@ -252,9 +420,9 @@ impl Sqs {
                 Fate::Succeeded => (Cause::AfterSuccess, None),
                 Fate::BrokerDuplicate => (Cause::Broker, None),
             };
-            obs.m.redelivery(now, cause, retry);
+            metrics.redelivery(now, cause, retry);
         }
-        obs.trace(now, Kind::Receive, Some(id), worker, Some(rc), "");
+        obs.trace(q, now, Kind::Receive, Some(id), worker, Some(rc), "");
     }
 
     /// Record what became of delivery `h` (only for its current handle).
@@ -273,6 +441,7 @@ impl Sqs {
     /// A visibility timer fires; stale timers (extended, deleted) do nothing.
     pub fn on_visibility_end(&mut self, ev: &Events<Event>, obs: &mut Obs, id: u64, gen: u32) {
         let now = ev.now();
+        let q = self.q as usize;
         let retention = self.cfg.retention_ns;
         let Some(m) = self.get_mut(id) else { return };
         if m.state != State::InFlight || m.timer_gen != gen {
@@ -280,26 +449,28 @@ impl Sqs {
         }
         debug_assert_eq!(m.hidden_until_ns, now);
         let premature = m.fate == Fate::Processing;
-        let rc = m.receive_count;
+        let (rc, g) = (m.receive_count, m.group);
         if m.enqueue_ns + retention <= now {
             self.in_flight -= 1;
             self.remove(id, Kind::Expired, obs, now);
-            obs.m.expired += 1;
+            obs.m[q].expired += 1;
             return;
         }
         m.state = State::Visible;
         self.in_flight -= 1;
+        self.group_left_flight(g);
         self.push_visible(id);
         if premature {
-            obs.m.premature_expiries += 1;
-            obs.m.bucket(now).premature_expiries += 1;
+            obs.m[q].premature_expiries += 1;
+            obs.m[q].bucket(now).premature_expiries += 1;
         }
-        obs.trace(now, Kind::Expire, Some(id), "", Some(rc), if premature { "holder still processing" } else { "" });
+        obs.trace(q, now, Kind::Expire, Some(id), "", Some(rc), if premature { "holder still processing" } else { "" });
     }
 
     /// ChangeMessageVisibility(h, t).
     pub fn change_visibility(&mut self, ev: &mut Events<Event>, h: Handle, t_ns: Nanos) -> ChangeOutcome {
         let now = ev.now();
+        let qi = self.q;
         let Some(m) = self.current_mut(h) else { return ChangeOutcome::Stale };
         if m.state != State::InFlight {
             return ChangeOutcome::Stale;
@@ -308,14 +479,15 @@ impl Sqs {
             return ChangeOutcome::Rejected;
         }
         m.timer_gen = m.timer_gen.wrapping_add(1);
-        let gen = m.timer_gen;
+        let (gen, g) = (m.timer_gen, m.group);
         if t_ns == 0 {
             m.state = State::Visible;
             self.in_flight -= 1;
+            self.group_left_flight(g);
             self.push_visible(h.id);
         } else {
             m.hidden_until_ns = now + t_ns;
-            ev.after(t_ns, Event::VisibilityEnd { id: h.id, gen });
+            ev.after(t_ns, lease_end(qi, h.id, gen));
         }
         ChangeOutcome::Changed
     }
@@ -323,11 +495,18 @@ impl Sqs {
     /// DeleteMessage(h) under the queue's delete policy.
     pub fn delete(&mut self, ev: &mut Events<Event>, obs: &mut Obs, h: Handle, worker: &str) -> DeleteOutcome {
         let now = ev.now();
+        let q = self.q as usize;
         let policy = self.cfg.delete_policy;
         let vt = self.cfg.visibility_timeout_ns;
+        let rejection = if self.fifo.is_some() {
+            "InvalidParameterValue: the receipt handle has expired"
+        } else {
+            "ReceiptHandleIsInvalid"
+        };
+        let qi = self.q;
         let replica_missed = chance(&mut self.rng, self.cfg.broker_duplicate);
         let Some(m) = self.get_mut(h.id) else {
-            obs.trace(now, Kind::DeleteStale, Some(h.id), worker, Some(h.receive), "already deleted");
+            obs.trace(q, now, Kind::DeleteStale, Some(h.id), worker, Some(h.receive), "already deleted");
             return DeleteOutcome::Gone;
         };
         let current = m.receive_count == h.receive;
@@ -339,17 +518,17 @@ impl Sqs {
         };
         match outcome {
             DeleteOutcome::StaleKept => {
-                obs.trace(now, Kind::DeleteStale, Some(h.id), worker, Some(h.receive), "stale handle; message stays")
+                obs.trace(q, now, Kind::DeleteStale, Some(h.id), worker, Some(h.receive), "stale handle; message stays")
             }
             DeleteOutcome::Rejected => {
-                obs.trace(now, Kind::DeleteError, Some(h.id), worker, Some(h.receive), "ReceiptHandleIsInvalid")
+                obs.trace(q, now, Kind::DeleteError, Some(h.id), worker, Some(h.receive), rejection)
             }
             _ => {}
         }
         if outcome != DeleteOutcome::Deleted {
             return outcome;
         }
-        obs.trace(now, Kind::Delete, Some(h.id), worker, Some(h.receive), "");
+        obs.trace(q, now, Kind::Delete, Some(h.id), worker, Some(h.receive), "");
         if replica_missed {
             // A replica missed the delete: the message shows again one VT later.
             let previous = m.state;
@@ -367,7 +546,7 @@ impl Sqs {
                 State::Delayed => self.in_flight += 1,
                 _ => {}
             }
-            ev.after(vt, Event::VisibilityEnd { id: h.id, gen });
+            ev.after(vt, lease_end(qi, h.id, gen));
             return DeleteOutcome::Deleted;
         }
         match m.state {
@@ -376,18 +555,27 @@ impl Sqs {
             _ => {}
         }
         self.remove(h.id, Kind::Delete, obs, now);
-        obs.m.deleted += 1;
+        obs.m[q].deleted += 1;
         DeleteOutcome::Deleted
     }
 
     /// Tombstone a message; trace `kind` unless it is `Delete` (traced by the caller).
+    /// The caller has already taken the message out of the in-flight or
+    /// visible count.
     fn remove(&mut self, id: u64, kind: Kind, obs: &mut Obs, now: Nanos) {
         let Some(m) = self.get_mut(id) else { return };
-        let rc = m.receive_count;
+        let (rc, g, was) = (m.receive_count, m.group, m.state);
         m.state = State::Gone;
         self.live -= 1;
         if kind != Kind::Delete {
-            obs.trace(now, kind, Some(id), "", Some(rc), "");
+            obs.trace(self.q as usize, now, kind, Some(id), "", Some(rc), "");
+        }
+        if let Some(f) = self.fifo.as_mut() {
+            if was == State::InFlight {
+                f.groups.left_flight(g);
+            }
+            f.groups.remove(g, id);
+            self.refresh_group(g);
         }
         while self.ring.front().is_some_and(|m| m.state == State::Gone) {
             self.ring.pop_front();
@@ -402,7 +590,7 @@ impl Sqs {
         if let Some(front) = self.ring.front() {
             let at = front.enqueue_ns + self.cfg.retention_ns;
             self.retention_check_at = Some(at);
-            ev.at(at.max(ev.now()), Event::RetentionCheck);
+            ev.at(at.max(ev.now()), self.timer(Timer::RetentionCheck));
         }
     }
 
@@ -422,7 +610,7 @@ impl Sqs {
             }
             if state != State::Gone {
                 self.remove(id, Kind::Expired, obs, now);
-                obs.m.expired += 1;
+                obs.m[self.q as usize].expired += 1;
             } else {
                 self.ring.pop_front();
                 self.base += 1;
@@ -439,6 +627,11 @@ impl Sqs {
         for d in &moved {
             let id = self.next_id;
             self.next_id += 1;
+            let mut group = 0;
+            if let Some(f) = self.fifo.as_mut() {
+                group = f.draw.group_of(d.key);
+                f.groups.enqueue(group, id);
+            }
             self.ring.push_back(Msg {
                 key: d.key,
                 enqueue_ns: d.enqueue_ns,
@@ -448,13 +641,14 @@ impl Sqs {
                 fate_end_ns: now,
                 receive_count: 0,
                 timer_gen: 0,
+                group,
                 state: State::Visible,
                 fate: Fate::New,
             });
             self.live += 1;
-            obs.m.dlq -= 1;
+            obs.m[self.q as usize].dlq -= 1;
             self.push_visible(id);
-            obs.trace(now, Kind::Visible, Some(id), "", None, "redriven from the DLQ");
+            obs.trace(self.q as usize, now, Kind::Visible, Some(id), "", None, "redriven from the DLQ");
         }
         self.schedule_retention(ev);
         moved.len()
@@ -468,5 +662,25 @@ impl Sqs {
         assert_eq!(live, self.live, "live count");
         assert_eq!(in_flight, self.in_flight, "in-flight count");
         assert_eq!(visible, self.visible_count, "visible count");
+        if let Some(f) = &self.fifo {
+            f.groups.check(|g| {
+                f.groups.members(g).filter(|&id| self.get(id).is_some_and(|m| m.state == State::InFlight)).count()
+                    as u32
+            });
+            for g in 0..f.groups.len() {
+                let mut last = None;
+                for id in f.groups.members(g) {
+                    assert!(self.get(id).is_some_and(|m| m.group == g), "message {id} listed in group {g}");
+                    assert!(last < Some(id), "group {g} out of send order");
+                    last = Some(id);
+                }
+            }
+        }
     }
+}
+
+/// The lease timer of message `id` of queue `q`, generation `gen`.
+#[inline]
+fn lease_end(q: u16, id: u64, gen: u32) -> Event {
+    Event::Broker { q, t: Timer::LeaseEnd { id, gen } }
 }

@@ -1,0 +1,87 @@
+//! Send-side deduplication over a time window: SQS FIFO's 5-minute
+//! MessageDeduplicationId interval, SNS FIFO topics (BROKERS.md sections 1
+//! and 6), and later JetStream's `duplicate_window`.
+//!
+//! Rules followed: a send whose id was accepted less than `window` ago is
+//! accepted but not delivered; the interval starts at the accepted send and
+//! a removed duplicate does not extend it; tracking continues after the
+//! message is received or deleted. A send exactly `window` after the first
+//! is accepted again (the interval is [t, t + window)).
+
+use crate::duration::Nanos;
+use std::collections::{HashMap, VecDeque};
+
+pub struct Dedup {
+    window_ns: Nanos,
+    /// Id -> end of its interval.
+    until: HashMap<u64, Nanos>,
+    /// (end, id) in the order ids were accepted, to forget expired ids.
+    expiry: VecDeque<(Nanos, u64)>,
+}
+
+impl Dedup {
+    pub fn new(window_ns: Nanos) -> Dedup {
+        Dedup { window_ns, until: HashMap::new(), expiry: VecDeque::new() }
+    }
+
+    /// A send of `id` at `now`: true if it is accepted as new, false if it is
+    /// a duplicate inside the interval of an earlier accepted send.
+    pub fn accept(&mut self, now: Nanos, id: u64) -> bool {
+        while let Some(&(end, old)) = self.expiry.front() {
+            if end > now {
+                break;
+            }
+            self.expiry.pop_front();
+            if self.until.get(&old) == Some(&end) {
+                self.until.remove(&old);
+            }
+        }
+        if self.until.get(&id).is_some_and(|&end| now < end) {
+            return false;
+        }
+        let end = now.saturating_add(self.window_ns);
+        self.until.insert(id, end);
+        self.expiry.push_back((end, id));
+        true
+    }
+
+    /// Ids currently remembered (for memory accounting and tests).
+    pub fn tracked(&self) -> usize {
+        self.until.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    const MIN5: Nanos = 300_000_000_000;
+
+    #[test]
+    fn window_edges_to_the_nanosecond() {
+        let mut d = Dedup::new(MIN5);
+        assert!(d.accept(0, 7));
+        assert!(!d.accept(MIN5 - 1, 7), "inside the window: removed");
+        assert!(d.accept(MIN5, 7), "the interval is [t, t + 5m)");
+        assert!(!d.accept(2 * MIN5 - 1, 7), "a new interval started at 5m");
+        assert!(d.accept(2 * MIN5 + 1, 7));
+    }
+
+    #[test]
+    fn a_removed_duplicate_does_not_extend_the_interval() {
+        let mut d = Dedup::new(MIN5);
+        assert!(d.accept(10, 1));
+        assert!(!d.accept(MIN5, 1));
+        assert!(d.accept(MIN5 + 10, 1));
+    }
+
+    #[test]
+    fn ids_are_independent_and_forgotten_after_the_window() {
+        let mut d = Dedup::new(MIN5);
+        assert!(d.accept(0, 1));
+        assert!(d.accept(1, 2));
+        assert!(!d.accept(2, 1));
+        assert_eq!(d.tracked(), 2);
+        assert!(d.accept(3 * MIN5, 3));
+        assert_eq!(d.tracked(), 1, "expired ids are forgotten");
+    }
+}
