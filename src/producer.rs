@@ -182,11 +182,13 @@ impl World {
     }
 
     /// The call reaches the queue or topic: false if a FIFO queue throttled it.
+    #[inline]
     fn accept_send(&mut self, p: &mut Pending) -> bool {
         match self.producer.target {
             Target::Queue(q) => {
                 let delay = self.producer.delay_ns;
-                let outcome = self.brokers[q].send(&mut self.ev, &mut self.obs, p.key, p.first_send_ns, delay);
+                let outcome =
+                    self.brokers[q].send(&mut self.ev, &mut self.obs, p.key, p.first_send_ns, delay, p.accepted);
                 if outcome == SendOutcome::Throttled {
                     return false;
                 }
@@ -194,7 +196,7 @@ impl World {
                 m.api.send += 1;
                 m.api.billed += self.producer.payload_chunks;
             }
-            Target::Topic(t) => self.publish(t, p.key, p.first_send_ns),
+            Target::Topic(t) => self.publish(t, p.key, p.first_send_ns, p.accepted),
         }
         p.accepted = true;
         true

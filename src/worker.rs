@@ -348,6 +348,7 @@ impl World {
 
     /// Take a slot for delivery `d` and start it, or leave it waiting for
     /// the slot before it in its group (`waiting`). Returns the slot.
+    #[inline]
     fn start_attempt(&mut self, w: u32, d: Delivery, waiting: bool) -> Option<u32> {
         let now = self.ev.now();
         let interval = match self.group_of(w).heartbeat {
@@ -383,6 +384,7 @@ impl World {
     }
 
     /// The slot's attempt begins: the idempotency check, or the first step.
+    #[inline]
     fn begin(&mut self, w: u32, s: u32) {
         let now = self.ev.now();
         let q = self.q(w);
@@ -409,6 +411,7 @@ impl World {
 
     /// The slot's attempt ended: start the next message of its group (after
     /// a success), or fail it too.
+    #[inline]
     fn next_in_group(&mut self, w: u32, then: u32, succeeded: bool) {
         if then == NO_SLOT || self.workers[w as usize].slots[then as usize].phase != Phase::Waiting {
             return;
@@ -526,6 +529,7 @@ impl World {
         }
     }
 
+    #[inline]
     fn record_processing(&mut self, w: u32, slot: &Slot) {
         if slot.phase == Phase::Waiting {
             return; // never started
@@ -626,6 +630,7 @@ impl World {
         }
     }
 
+    #[inline]
     pub(crate) fn delete_at_broker(&mut self, w: u32, h: Handle) {
         let q = self.q(w);
         if !self.brokers[q].admit(Action::Delete, self.ev.now()) {

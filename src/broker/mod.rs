@@ -98,6 +98,8 @@ impl Broker {
         }
     }
 
+    /// Enqueue a message; `repeat`: the sender had this key accepted before.
+    #[allow(clippy::too_many_arguments)]
     #[inline]
     pub fn send(
         &mut self,
@@ -106,9 +108,10 @@ impl Broker {
         key: u64,
         first_send_ns: Nanos,
         delay_ns: Nanos,
+        repeat: bool,
     ) -> SendOutcome {
         match self {
-            Broker::Sqs(b) => b.send(ev, obs, key, first_send_ns, delay_ns),
+            Broker::Sqs(b) => b.send(ev, obs, key, first_send_ns, delay_ns, repeat),
         }
     }
 

@@ -82,6 +82,8 @@ struct Pending {
     first_send_ns: Nanos,
     /// Attempts made so far.
     attempts: u32,
+    /// A copy of a publish already accepted (a producer retry).
+    repeat: bool,
 }
 
 pub struct SnsTopic {
@@ -123,8 +125,8 @@ impl SnsTopic {
 }
 
 impl World {
-    /// A Publish call reaches topic `t`.
-    pub(crate) fn publish(&mut self, t: usize, key: u64, first_send_ns: Nanos) {
+    /// A Publish call reaches topic `t`; `repeat`: a retry of an accepted publish.
+    pub(crate) fn publish(&mut self, t: usize, key: u64, first_send_ns: Nanos, repeat: bool) {
         let now = self.now();
         let chunks = self.producer.payload_chunks();
         let topic = &mut self.topics[t];
@@ -142,7 +144,7 @@ impl World {
                 self.topics[t].stats.subscriptions[sub].filtered += 1;
                 continue;
             }
-            let p = Pending { sub: sub as u16, key, first_send_ns, attempts: 0 };
+            let p = Pending { sub: sub as u16, key, first_send_ns, attempts: 0, repeat };
             self.sns_schedule(t, p, 0, true);
         }
     }
@@ -180,7 +182,7 @@ impl World {
         let outcome = if failed {
             SendOutcome::Throttled
         } else {
-            self.brokers[q].send(&mut self.ev, &mut self.obs, p.key, p.first_send_ns, 0)
+            self.brokers[q].send(&mut self.ev, &mut self.obs, p.key, p.first_send_ns, 0, p.repeat)
         };
         if outcome == SendOutcome::Throttled {
             if p.attempts >= MAX_ATTEMPTS {
@@ -196,7 +198,9 @@ impl World {
         if chance(&mut topic.rng, topic.cfg.duplicate_probability) {
             topic.stats.subscriptions[sub].duplicates += 1;
             topic.stats.subscriptions[sub].delivered += 1;
-            if self.brokers[q].send(&mut self.ev, &mut self.obs, p.key, p.first_send_ns, 0) != SendOutcome::Throttled {
+            if self.brokers[q].send(&mut self.ev, &mut self.obs, p.key, p.first_send_ns, 0, true)
+                != SendOutcome::Throttled
+            {
                 self.bill_sns_send(q);
             }
         }

@@ -121,6 +121,7 @@ impl Sqs {
     }
 
     /// A FIFO queue's API quota: whether a call of `action` now is admitted.
+    #[inline]
     pub fn admit(&mut self, action: Action, now: Nanos) -> bool {
         self.fifo.as_mut().is_none_or(|f| f.throttle.admit(action, now))
     }
@@ -145,6 +146,7 @@ impl Sqs {
 
     /// Whether a receive now could return a message (something visible, and
     /// room under the in-flight limit).
+    #[inline]
     pub fn can_deliver(&self) -> bool {
         let some = match &self.fifo {
             None => self.visible_count > 0,
@@ -180,7 +182,10 @@ impl Sqs {
 
     /// SendMessage: enqueue a message (after its optional delay). A FIFO
     /// queue may refuse the call (quota) or accept it without enqueueing
-    /// (a duplicate inside the deduplication interval).
+    /// (a duplicate inside the deduplication interval). `repeat`: the sender
+    /// had this key accepted before (it counts as a producer duplicate).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn send(
         &mut self,
         ev: &mut Events<Event>,
@@ -188,6 +193,7 @@ impl Sqs {
         key: u64,
         first_send_ns: Nanos,
         delay_ns: Nanos,
+        repeat: bool,
     ) -> SendOutcome {
         let now = ev.now();
         let mut group = 0;
@@ -224,7 +230,7 @@ impl Sqs {
         });
         self.live += 1;
         let m = &mut obs.m[self.q as usize];
-        m.enqueued(now, key);
+        m.enqueued(now, repeat);
         obs.trace(self.q as usize, now, Kind::Send, Some(id), "", None, "");
         if delayed {
             ev.at(now + delay_ns, self.timer(Timer::DelayEnd { id }));
@@ -236,6 +242,7 @@ impl Sqs {
     }
 
     /// Message `id` became visible (sent, delay over, lease ended, released, redriven).
+    #[inline]
     fn push_visible(&mut self, id: u64) {
         self.visible_count += 1;
         match self.fifo.is_some() {
@@ -248,6 +255,7 @@ impl Sqs {
     }
 
     /// FIFO: list group `g` for receives if nothing of it is in flight and its head is visible.
+    #[inline]
     fn refresh_group(&mut self, g: u32) {
         let Some(f) = self.fifo.as_ref() else { return };
         let head_visible = f.groups.head(g).and_then(|h| self.get(h)).is_some_and(|m| m.state == State::Visible);
@@ -257,6 +265,7 @@ impl Sqs {
     }
 
     /// FIFO: an in-flight message of group `g` left flight.
+    #[inline]
     fn group_left_flight(&mut self, g: u32) {
         if let Some(f) = self.fifo.as_mut() {
             f.groups.left_flight(g);
@@ -275,6 +284,7 @@ impl Sqs {
     }
 
     /// One of this queue's timers fires.
+    #[inline]
     pub fn on_timer(&mut self, ev: &mut Events<Event>, obs: &mut Obs, t: Timer) {
         match t {
             Timer::DelayEnd { id } => self.on_delay_end(ev, obs, id),
@@ -360,6 +370,7 @@ impl Sqs {
 
     /// A receive takes visible message `id`: removed if past retention,
     /// moved to the DLQ past its receive limit, else delivered (true).
+    #[inline]
     fn take(
         &mut self,
         ev: &mut Events<Event>,
@@ -426,6 +437,7 @@ impl Sqs {
     }
 
     /// Record what became of delivery `h` (only for its current handle).
+    #[inline]
     pub fn set_fate(&mut self, h: Handle, fate: Fate, now: Nanos) {
         if let Some(m) = self.current_mut(h) {
             m.fate = fate;
