@@ -58,11 +58,37 @@ pub struct Producer {
     pub max_send_retries: u32,
 }
 
+/// Which receipt handles DeleteMessage accepts (docs/model.md, "Delete").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeletePolicy {
+    /// Only the newest handle deletes; an older one "succeeds" and the message stays.
     LatestOnly,
+    /// Any handle ever issued for the message deletes it (observed on AWS).
     AnyHandle,
+    /// A handle whose visibility window has passed is rejected (ReceiptHandleIsInvalid).
     Strict,
+}
+
+/// Which receipt handles ChangeMessageVisibility accepts while the message is
+/// in flight (docs/model.md, "Change visibility").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeVisibilityPolicy {
+    /// Any handle ever issued changes the current lease (observed on AWS).
+    AnyHandle,
+    /// Only the newest handle; an older one changes nothing.
+    LatestOnly,
+}
+
+/// The order in which a receive takes visible messages (docs/model.md,
+/// "Receive").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VisibleOrder {
+    /// Lowest message id (first send) first: a message whose lease expired
+    /// goes back ahead of newer ones.
+    OldestSent,
+    /// In the order messages became visible (sent, delay ended, lease ended,
+    /// released): a returning message queues behind the backlog.
+    BecameVisible,
 }
 
 #[derive(Debug, Clone)]
@@ -73,7 +99,12 @@ pub struct Queue {
     pub retention_ns: Nanos,
     /// maxReceiveCount of the redrive policy, 1..=1000; None: no DLQ.
     pub max_receive_count: Option<u32>,
+    /// Default `latest_only`.
     pub delete_policy: DeletePolicy,
+    /// Default `latest_only`.
+    pub change_visibility_policy: ChangeVisibilityPolicy,
+    /// Default `oldest_sent`.
+    pub visible_order: VisibleOrder,
     /// Probability that a short poll returns empty although messages exist. Default 0.
     pub short_poll_miss: f64,
     /// Probability per delete that a replica misses it. Default 0.

@@ -25,6 +25,9 @@ pub enum Kind {
     Dlq,
     Lost,
     Expired,
+    /// A failed attempt's ChangeMessageVisibility that did not make the
+    /// message visible at once (a backoff, or a call that changed nothing).
+    ChangeVisibility,
 }
 
 impl Kind {
@@ -46,6 +49,7 @@ impl Kind {
             Kind::Dlq => "dlq",
             Kind::Lost => "lost",
             Kind::Expired => "expired",
+            Kind::ChangeVisibility => "change_visibility",
         }
     }
 }

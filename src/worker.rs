@@ -6,7 +6,7 @@
 //! and dependency calls; the effect commits at the effect step) -> delete, or
 //! -> fail (leave to expire, release, or back off), or is cut short by a crash.
 
-use crate::broker::{Batch, Fate, Handle};
+use crate::broker::{Batch, ChangeOutcome, Fate, Handle};
 use crate::dependency::CallOutcome;
 use crate::duration::Nanos;
 use crate::idempotency::{Check, Commit};
@@ -520,9 +520,11 @@ impl World {
 
     /// A ChangeMessageVisibility request reaches the broker: a heartbeat's
     /// extension, or a failed attempt's release. The visibility asked for is
-    /// worked out here (it keeps the event small).
+    /// worked out here (it keeps the event small). Every call is traced, with
+    /// the reason when it changes nothing: a heartbeat as `heartbeat`, a
+    /// release that makes the message visible as `visible` ("released"), any
+    /// other release or backoff as `change_visibility`.
     pub(crate) fn change_visibility_at_broker(&mut self, w: u32, h: Handle, heartbeat: bool) {
-        use crate::broker::ChangeOutcome;
         let t_ns = if heartbeat { self.heartbeat_extend_ns(w) } else { self.release_ns(w, h).unwrap_or(0) };
         self.obs.m.api.change_visibility += 1;
         self.obs.m.api.billed += 1;
@@ -530,11 +532,12 @@ impl World {
         let outcome = self.sqs.change_visibility(&mut self.ev, h, t_ns);
         let name = &self.workers[w as usize].name;
         let (kind, detail) = match (heartbeat, outcome) {
-            (true, ChangeOutcome::Changed) => (Kind::Heartbeat, ""),
-            (true, ChangeOutcome::Stale) => (Kind::Heartbeat, "stale handle: no change"),
-            (true, ChangeOutcome::Rejected) => (Kind::Heartbeat, "rejected: past 12h after the receive"),
+            (true, _) => (Kind::Heartbeat, outcome.reason()),
             (false, ChangeOutcome::Changed) if t_ns == 0 => (Kind::Visible, "released"),
-            (false, _) => return,
+            (false, ChangeOutcome::ChangedByOlderHandle) if t_ns == 0 => (Kind::Visible, "released by an older handle"),
+            (false, ChangeOutcome::Changed) => (Kind::ChangeVisibility, "backoff"),
+            (false, ChangeOutcome::ChangedByOlderHandle) => (Kind::ChangeVisibility, "backoff by an older handle"),
+            (false, _) => (Kind::ChangeVisibility, outcome.reason()),
         };
         self.obs.trace(now, kind, Some(h.id), name, Some(h.receive), detail);
     }

@@ -1,6 +1,6 @@
 //! Brokers: the queue services that hold messages and lease them to workers.
 //!
-//! `sqs.rs` models an SQS Standard queue (SEMANTICS.md section 2). A new
+//! `sqs.rs` models an SQS Standard queue (docs/model.md, "SQS Standard"). A new
 //! broker gets a module here with the same vocabulary: [`Handle`] for a
 //! receipt, [`Fate`] for what became of the previous delivery, and the
 //! receive, change-visibility and delete operations `sim.rs` calls.
@@ -75,9 +75,35 @@ pub enum DeleteOutcome {
 /// Outcome of a ChangeMessageVisibility call at the broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeOutcome {
+    /// The lease now ends at the requested time (or the message is visible).
     Changed,
-    /// Stale handle, message visible again or gone: nothing changed.
+    /// Changed, with an older handle than the newest (`any_handle`): the
+    /// lease of the current holder moved.
+    ChangedByOlderHandle,
+    /// Nothing changed: an older handle under `latest_only`.
     Stale,
-    /// Would pass 12 h after the receive.
+    /// Nothing changed: the message is visible again (its lease ended).
+    LeaseEnded,
+    /// Nothing changed: the message was deleted, moved to the DLQ or expired.
+    Gone,
+    /// Rejected: would hide the message past 12 h after its latest receive.
     Rejected,
+}
+
+impl ChangeOutcome {
+    pub fn changed(self) -> bool {
+        matches!(self, ChangeOutcome::Changed | ChangeOutcome::ChangedByOlderHandle)
+    }
+
+    /// The trace detail: why nothing changed, or that an older handle acted.
+    pub fn reason(self) -> &'static str {
+        match self {
+            ChangeOutcome::Changed => "",
+            ChangeOutcome::ChangedByOlderHandle => "older handle",
+            ChangeOutcome::Stale => "stale handle",
+            ChangeOutcome::LeaseEnded => "lease already ended",
+            ChangeOutcome::Gone => "message gone",
+            ChangeOutcome::Rejected => "over 12h",
+        }
+    }
 }

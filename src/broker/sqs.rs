@@ -1,6 +1,8 @@
-//! SQS Standard queue: visibility timeouts, receipt handles, delete policies,
-//! long and short polling, delay, retention, the in-flight cap, the DLQ
-//! (redrive policy) and broker-side duplicates (SEMANTICS.md section 2).
+//! SQS Standard queue: visibility timeouts, receipt handles, delete and
+//! change-visibility policies, the order of visible messages, long and short
+//! polling, delay, retention, the in-flight cap, the DLQ (redrive policy) and
+//! broker-side duplicates. The rules and their sources are in docs/model.md,
+//! section "SQS Standard".
 //!
 //! Messages live in a ring indexed by message id: ids are given in send
 //! order, so the oldest live message is at the front and retention deadlines
@@ -12,13 +14,13 @@ use crate::duration::{Nanos, NS_PER_S};
 use crate::engine::Events;
 use crate::metrics::{Cause, Obs};
 use crate::rng::{chance, Stream};
-use crate::scenario::{DeletePolicy, Queue};
+use crate::scenario::{ChangeVisibilityPolicy, DeletePolicy, Queue, VisibleOrder};
 use crate::sim::Event;
 use crate::trace::Kind;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
-/// Longest total hidden time after a receive.
+/// Longest total hidden time after the latest receive.
 pub const MAX_HIDDEN_NS: Nanos = 12 * 3_600 * NS_PER_S;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,14 +53,25 @@ struct DeadLetter {
     first_send_ns: Nanos,
 }
 
+/// Visible messages in the order receives take them (`queue.visible_order`).
+/// Entries go stale when a visible message leaves without a receive (a
+/// delete, retention); they are skipped when popped.
+enum VisibleSet {
+    /// Message ids, lowest first.
+    OldestSent(BinaryHeap<Reverse<u64>>),
+    /// (id, stamp) in the order messages became visible; the stamp is the
+    /// message's `timer_gen` when it became visible, so an entry left over
+    /// from an earlier visible spell is recognised as stale.
+    BecameVisible(VecDeque<(u64, u32)>),
+}
+
 pub struct Sqs {
     cfg: Queue,
     ring: VecDeque<Msg>,
     /// Id of `ring[0]`.
     base: u64,
     next_id: u64,
-    /// Ids of visible messages, oldest first (stale entries skipped on pop).
-    visible: BinaryHeap<Reverse<u64>>,
+    visible: VisibleSet,
     visible_count: u64,
     in_flight: u64,
     live: u64,
@@ -69,12 +82,16 @@ pub struct Sqs {
 
 impl Sqs {
     pub fn new(cfg: Queue, rng: Stream) -> Sqs {
+        let visible = match cfg.visible_order {
+            VisibleOrder::OldestSent => VisibleSet::OldestSent(BinaryHeap::with_capacity(1024)),
+            VisibleOrder::BecameVisible => VisibleSet::BecameVisible(VecDeque::with_capacity(1024)),
+        };
         Sqs {
             cfg,
             ring: VecDeque::with_capacity(1024),
             base: 1,
             next_id: 1,
-            visible: BinaryHeap::with_capacity(1024),
+            visible,
             visible_count: 0,
             in_flight: 0,
             live: 0,
@@ -163,8 +180,35 @@ impl Sqs {
     }
 
     fn push_visible(&mut self, id: u64) {
-        self.visible.push(Reverse(id));
+        match &mut self.visible {
+            VisibleSet::OldestSent(heap) => heap.push(Reverse(id)),
+            VisibleSet::BecameVisible(fifo) => {
+                let i = (id - self.base) as usize;
+                let m = &mut self.ring[i];
+                // A new stamp: any pending visibility timer is stale already
+                // (the message is not in flight), and older entries go stale.
+                m.timer_gen = m.timer_gen.wrapping_add(1);
+                fifo.push_back((id, m.timer_gen));
+            }
+        }
         self.visible_count += 1;
+    }
+
+    /// The next visible message in `visible_order`, skipping stale entries.
+    fn pop_visible(&mut self) -> Option<u64> {
+        loop {
+            let (id, stamp) = match &mut self.visible {
+                VisibleSet::OldestSent(heap) => (heap.pop()?.0, None),
+                VisibleSet::BecameVisible(fifo) => {
+                    let (id, stamp) = fifo.pop_front()?;
+                    (id, Some(stamp))
+                }
+            };
+            let Some(m) = self.get(id) else { continue };
+            if m.state == State::Visible && stamp.is_none_or(|s| s == m.timer_gen) {
+                return Some(id);
+            }
+        }
     }
 
     /// A delayed message becomes visible.
@@ -203,11 +247,8 @@ impl Sqs {
                 obs.m.over_limit += 1;
                 break;
             }
-            let Some(Reverse(id)) = self.visible.pop() else { break };
-            let Some(&m) = self.get(id) else { continue };
-            if m.state != State::Visible {
-                continue;
-            }
+            let Some(id) = self.pop_visible() else { break };
+            let Some(&m) = self.get(id) else { break };
             self.visible_count -= 1;
             if m.enqueue_ns + self.cfg.retention_ns <= now {
                 self.remove(id, Kind::Expired, obs, now);
@@ -297,12 +338,21 @@ impl Sqs {
         obs.trace(now, Kind::Expire, Some(id), "", Some(rc), if premature { "holder still processing" } else { "" });
     }
 
-    /// ChangeMessageVisibility(h, t).
+    /// ChangeMessageVisibility(h, t) under the queue's change-visibility
+    /// policy: while the message is in flight, hide it until now + t (t = 0:
+    /// visible at once), at most 12 h after its latest receive. Once the
+    /// message is visible again or gone, nothing changes.
     pub fn change_visibility(&mut self, ev: &mut Events<Event>, h: Handle, t_ns: Nanos) -> ChangeOutcome {
         let now = ev.now();
-        let Some(m) = self.current_mut(h) else { return ChangeOutcome::Stale };
-        if m.state != State::InFlight {
+        let policy = self.cfg.change_visibility_policy;
+        let Some(m) = self.get_mut(h.id) else { return ChangeOutcome::Gone };
+        let current = m.receive_count == h.receive;
+        debug_assert!(h.receive <= m.receive_count, "a handle from the future");
+        if policy == ChangeVisibilityPolicy::LatestOnly && !current {
             return ChangeOutcome::Stale;
+        }
+        if m.state != State::InFlight {
+            return ChangeOutcome::LeaseEnded;
         }
         if (now + t_ns).saturating_sub(m.received_at_ns) > MAX_HIDDEN_NS {
             return ChangeOutcome::Rejected;
@@ -311,13 +361,18 @@ impl Sqs {
         let gen = m.timer_gen;
         if t_ns == 0 {
             m.state = State::Visible;
+            m.hidden_until_ns = now;
             self.in_flight -= 1;
             self.push_visible(h.id);
         } else {
             m.hidden_until_ns = now + t_ns;
             ev.after(t_ns, Event::VisibilityEnd { id: h.id, gen });
         }
-        ChangeOutcome::Changed
+        if current {
+            ChangeOutcome::Changed
+        } else {
+            ChangeOutcome::ChangedByOlderHandle
+        }
     }
 
     /// DeleteMessage(h) under the queue's delete policy.
