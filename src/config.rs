@@ -764,7 +764,7 @@ fn resolve_queue(ctx: &Ctx, q: &RawQueue) -> Result<Queue, InputError> {
             RawDeletePolicy::AnyHandle => DeletePolicy::AnyHandle,
             RawDeletePolicy::Strict => DeletePolicy::Strict,
         },
-        change_visibility_policy: match q.change_visibility_policy.unwrap_or(RawChangeVisibilityPolicy::LatestOnly) {
+        change_visibility_policy: match q.change_visibility_policy.unwrap_or(RawChangeVisibilityPolicy::AnyHandle) {
             RawChangeVisibilityPolicy::AnyHandle => ChangeVisibilityPolicy::AnyHandle,
             RawChangeVisibilityPolicy::LatestOnly => ChangeVisibilityPolicy::LatestOnly,
         },
@@ -1121,7 +1121,7 @@ duration = "1s"
         assert_eq!(s.queue.retention_ns, 4 * DAY);
         assert_eq!(s.workers[0].receive.wait_ns, 20 * NS_PER_S);
         assert_eq!(s.queue.delete_policy, DeletePolicy::LatestOnly);
-        assert_eq!(s.queue.change_visibility_policy, ChangeVisibilityPolicy::LatestOnly);
+        assert_eq!(s.queue.change_visibility_policy, ChangeVisibilityPolicy::AnyHandle);
         assert_eq!(s.queue.visible_order, VisibleOrder::OldestSent);
         assert!(matches!(s.workers[0].heartbeat, Heartbeat::None));
     }

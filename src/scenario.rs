@@ -101,7 +101,7 @@ pub struct Queue {
     pub max_receive_count: Option<u32>,
     /// Default `latest_only`.
     pub delete_policy: DeletePolicy,
-    /// Default `latest_only`.
+    /// Default `any_handle`.
     pub change_visibility_policy: ChangeVisibilityPolicy,
     /// Default `oldest_sent`.
     pub visible_order: VisibleOrder,
