@@ -759,7 +759,7 @@ fn resolve_queue(ctx: &Ctx, q: &RawQueue) -> Result<Queue, InputError> {
             Some(m) => Some(ctx.count("queue.max_receive_count", Some(u64::from(m)), 0, 1, 1000)? as u32),
             None => None,
         },
-        delete_policy: match q.delete_policy.unwrap_or(RawDeletePolicy::LatestOnly) {
+        delete_policy: match q.delete_policy.unwrap_or(RawDeletePolicy::AnyHandle) {
             RawDeletePolicy::LatestOnly => DeletePolicy::LatestOnly,
             RawDeletePolicy::AnyHandle => DeletePolicy::AnyHandle,
             RawDeletePolicy::Strict => DeletePolicy::Strict,
@@ -1120,7 +1120,7 @@ duration = "1s"
         assert_eq!(s.queue.visibility_timeout_ns, 30 * NS_PER_S);
         assert_eq!(s.queue.retention_ns, 4 * DAY);
         assert_eq!(s.workers[0].receive.wait_ns, 20 * NS_PER_S);
-        assert_eq!(s.queue.delete_policy, DeletePolicy::LatestOnly);
+        assert_eq!(s.queue.delete_policy, DeletePolicy::AnyHandle);
         assert_eq!(s.queue.change_visibility_policy, ChangeVisibilityPolicy::AnyHandle);
         assert_eq!(s.queue.visible_order, VisibleOrder::OldestSent);
         assert!(matches!(s.workers[0].heartbeat, Heartbeat::None));

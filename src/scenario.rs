@@ -99,7 +99,7 @@ pub struct Queue {
     pub retention_ns: Nanos,
     /// maxReceiveCount of the redrive policy, 1..=1000; None: no DLQ.
     pub max_receive_count: Option<u32>,
-    /// Default `latest_only`.
+    /// Default `any_handle`.
     pub delete_policy: DeletePolicy,
     /// Default `any_handle`.
     pub change_visibility_policy: ChangeVisibilityPolicy,

@@ -327,3 +327,35 @@ duration = { kind = "sequence", values = ["15s", "2s", "2s", "2s"] }
         ],
     );
 }
+
+/// The seed timeline with no delete_policy in the file: by default A's
+/// delete at 45 with its older handle removes the message, and B's at 60
+/// finds it gone. Under latest_only A's delete is the stale one.
+#[test]
+fn by_default_an_older_handle_deletes_the_message() {
+    let text = std::fs::read_to_string("scenarios/seed-timeline.toml")
+        .unwrap()
+        .replace("delete_policy = \"any_handle\"\n", "");
+    assert!(!text.contains("delete_policy"));
+    let head = [
+        "0,send,1,,,",
+        "0,receive,1,A,1,",
+        "30,expire,1,,1,holder still processing",
+        "31,receive,1,B,2,",
+        "45,effect,1,A,1,",
+    ];
+    let default = trace_rows(&text, &[]);
+    let want: Vec<&str> = head
+        .iter()
+        .copied()
+        .chain(["45,delete,1,A,1,", "60,duplicate_effect,1,B,2,", "60,delete_stale,1,B,2,already deleted"])
+        .collect();
+    assert_rows(&default, &want);
+    let latest = trace_rows(&text, &["queue.delete_policy=latest_only"]);
+    let want: Vec<&str> = head
+        .iter()
+        .copied()
+        .chain(["45,delete_stale,1,A,1,stale handle; message stays", "60,duplicate_effect,1,B,2,", "60,delete,1,B,2,"])
+        .collect();
+    assert_rows(&latest, &want);
+}
