@@ -359,3 +359,44 @@ fn by_default_an_older_handle_deletes_the_message() {
         .collect();
     assert_rows(&latest, &want);
 }
+
+/// The incident's handler at 90% load on 40 workers: a backlog forms. A
+/// message whose lease ran out goes back to the front under `oldest_sent` and
+/// is received at once, while its first holder still works; under
+/// `became_visible` it waits behind the backlog, and its first holder often
+/// deletes it first. Same premature expiries (they depend only on processing
+/// times), clearly fewer duplicates. Without a backlog (a parked long poll
+/// for every message) the order cannot matter: identical summaries.
+#[test]
+fn became_visible_gives_fewer_duplicates_only_under_a_backlog() {
+    let text = r#"
+name = "backlog"
+seed = 11
+[run]
+messages = 20000
+[producer]
+arrival = { kind = "poisson", rate = 2.55 }
+[queue]
+visibility_timeout = "30s"
+[[workers]]
+name = "w"
+count = 40
+receive = { max = 1, wait = "20s" }
+[handler]
+duration = { kind = "lognormal", median = "12s", p99 = "45s" }
+"#;
+    let oldest = common::run_text(text, &["queue.visible_order=oldest_sent"]);
+    let became = common::run_text(text, &["queue.visible_order=became_visible"]);
+    assert!(oldest.e2e_latency_s.p50 > 13.0, "no backlog formed: {}", oldest.to_text());
+    let (a, b) = (oldest.duplicate_effects as f64, became.duplicate_effects as f64);
+    // Premature expiries are two samples of the same binomial.
+    let sd_expiry = ((oldest.premature_expiries + became.premature_expiries) as f64).sqrt();
+    assert!((oldest.premature_expiries as f64 - became.premature_expiries as f64).abs() < 4.0 * sd_expiry);
+    assert!(a - b > 3.0 * (a + b).sqrt(), "oldest_sent {a} vs became_visible {b} duplicates");
+
+    let idle = text.replace("rate = 2.55", "rate = 0.5").replace("count = 40", "count = 200");
+    let oldest = common::run_text(&idle, &["queue.visible_order=oldest_sent"]);
+    let became = common::run_text(&idle, &["queue.visible_order=became_visible"]);
+    assert!(oldest.duplicate_effects > 0);
+    assert_eq!(common::json_without_perf(&oldest), common::json_without_perf(&became));
+}
