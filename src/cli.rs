@@ -1,4 +1,4 @@
-//! Command-line interface: the clap flags of INTERFACE.md, mapped onto the
+//! Command-line interface: the clap flags of docs/output.md, mapped onto the
 //! library. Nothing here is simulation logic; errors become exit codes
 //! (0 ok, 1 failed expectation, 2 bad input).
 

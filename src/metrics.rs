@@ -1,5 +1,5 @@
 //! Counters, latency histograms and time series of one run, with the
-//! definitions of SEMANTICS.md section 6. The simulator records into
+//! definitions of docs/model.md section 7. The simulator records into
 //! [`Metrics`]; `summary.rs` turns them into the reported numbers.
 
 use crate::duration::Nanos;

@@ -1,6 +1,6 @@
 //! Workers: polling (long and short), concurrency slots, the handler's steps,
-//! heartbeats, failure policies, crashes and restarts (SEMANTICS.md section 4),
-//! and the consumer's use of the idempotency store (section 5).
+//! heartbeats, failure policies, crashes and restarts (docs/model.md section 5),
+//! and the consumer's use of the idempotency store (section 6).
 //!
 //! One attempt on a slot goes: receive -> [idempotency check] -> steps (delays
 //! and dependency calls; the effect commits at the effect step) -> delete, or
