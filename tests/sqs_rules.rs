@@ -400,3 +400,40 @@ duration = { kind = "lognormal", median = "12s", p99 = "45s" }
     assert!(oldest.duplicate_effects > 0);
     assert_eq!(common::json_without_perf(&oldest), common::json_without_perf(&became));
 }
+
+/// A failed attempt's backoff is a ChangeMessageVisibility too, and is
+/// traced: base 5 s doubles per receive (5 s, then 10 s); the message comes
+/// back when the backoff ends, and after two deliveries goes to the DLQ.
+#[test]
+fn a_backoff_is_traced_and_doubles_per_receive() {
+    let text = r#"
+name = "backoff"
+[producer]
+arrival = { kind = "scripted", at = ["0s"] }
+[queue]
+visibility_timeout = "30s"
+max_receive_count = 2
+[[workers]]
+name = "A"
+receive = { max = 1, wait = "20s" }
+on_failure = { kind = "backoff", base = "5s", max = "1m" }
+[handler]
+duration = "10s"
+fail_probability = 1.0
+"#;
+    assert_rows(
+        &trace_rows(text, &[]),
+        &[
+            "0,send,1,,,",
+            "0,receive,1,A,1,",
+            "10,fail,1,A,1,handler error",
+            "10,change_visibility,1,A,1,backoff",
+            "15,expire,1,,1,",
+            "15,receive,1,A,2,",
+            "25,fail,1,A,2,handler error",
+            "25,change_visibility,1,A,2,backoff",
+            "35,expire,1,,2,",
+            "35,dlq,1,,2,",
+        ],
+    );
+}
