@@ -1,4 +1,4 @@
-//! Command-line interface: the clap flags of INTERFACE.md, mapped onto the
+//! Command-line interface: the clap flags of docs/output.md, mapped onto the
 //! library. Nothing here is simulation logic; errors become exit codes
 //! (0 ok, 1 failed expectation, 2 bad input).
 
@@ -76,6 +76,23 @@ enum Command {
         #[arg(long = "set", value_name = "PATH=VALUE")]
         set: Vec<String>,
     },
+    /// Check the simulator against closed forms of queueing theory: built-in
+    /// cases, simulated value and confidence interval beside the closed form.
+    /// Exit 1 when a closed form falls outside its interval.
+    Theory {
+        /// Cases to run (default: all; see --list).
+        cases: Vec<String>,
+        /// Override a value of every case run, e.g.
+        /// 'handler.duration={ kind = "pareto", scale = "5s", shape = 2.5 }'.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+        /// Replications per case (default: the case's own, 10 or 20).
+        #[arg(long, value_name = "N")]
+        replications: Option<u32>,
+        /// List the cases with their closed forms and exit.
+        #[arg(long)]
+        list: bool,
+    },
     /// Join the outputs of the shards of one sweep and write its report.
     Merge {
         #[arg(required = true)]
@@ -122,6 +139,7 @@ fn dispatch(command: Command) -> Result<i32, Error> {
             crate::sweep::cmd_sweep(&scenario, &parse_overrides(&set)?, threads, out.as_deref(), shard.as_deref())
         }
         Command::Merge { dirs, out } => crate::sweep::cmd_merge(&dirs, out.as_deref()),
+        Command::Theory { cases, set, replications, list } => cmd_theory(&cases, &set, replications, list),
     }
 }
 
@@ -186,6 +204,22 @@ fn cmd_run(
     let text = if json { json_text + "\n" } else { summary.to_text() };
     print_stdout(&text);
     Ok(0)
+}
+
+fn cmd_theory(names: &[String], set: &[String], replications: Option<u32>, list: bool) -> Result<i32, Error> {
+    use crate::theory;
+    if list {
+        print_stdout(&theory::list());
+        return Ok(0);
+    }
+    let overrides = parse_overrides(set)?;
+    let cases = theory::select(names)?;
+    let mut outcomes = Vec::new();
+    for case in &cases {
+        outcomes.push(theory::run_case(case, &overrides, replications)?);
+    }
+    print_stdout(&theory::report(&outcomes));
+    Ok(if outcomes.iter().all(|o| o.pass) { 0 } else { 1 })
 }
 
 /// Print, treating a closed pipe (e.g. `| head`) as success.

@@ -327,6 +327,20 @@ enum RawDeletePolicy {
     Strict,
 }
 
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RawChangeVisibilityPolicy {
+    AnyHandle,
+    LatestOnly,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RawVisibleOrder {
+    OldestSent,
+    BecameVisible,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawQueue {
@@ -337,6 +351,8 @@ struct RawQueue {
     retention: Option<Dur>,
     max_receive_count: Option<u32>,
     delete_policy: Option<RawDeletePolicy>,
+    change_visibility_policy: Option<RawChangeVisibilityPolicy>,
+    visible_order: Option<RawVisibleOrder>,
     short_poll_miss: Option<f64>,
     broker_duplicate: Option<f64>,
     inflight_limit: Option<u64>,
@@ -810,11 +826,19 @@ fn resolve_queue(ctx: &Ctx, at: &str, q: &RawQueue, name: &str) -> Result<Queue,
         },
         delete_policy: match q.delete_policy.unwrap_or(match kind {
             QueueKind::SqsFifo => RawDeletePolicy::Strict,
-            QueueKind::SqsStandard => RawDeletePolicy::LatestOnly,
+            QueueKind::SqsStandard => RawDeletePolicy::AnyHandle,
         }) {
             RawDeletePolicy::LatestOnly => DeletePolicy::LatestOnly,
             RawDeletePolicy::AnyHandle => DeletePolicy::AnyHandle,
             RawDeletePolicy::Strict => DeletePolicy::Strict,
+        },
+        change_visibility_policy: match q.change_visibility_policy.unwrap_or(RawChangeVisibilityPolicy::AnyHandle) {
+            RawChangeVisibilityPolicy::AnyHandle => ChangeVisibilityPolicy::AnyHandle,
+            RawChangeVisibilityPolicy::LatestOnly => ChangeVisibilityPolicy::LatestOnly,
+        },
+        visible_order: match q.visible_order.unwrap_or(RawVisibleOrder::OldestSent) {
+            RawVisibleOrder::OldestSent => VisibleOrder::OldestSent,
+            RawVisibleOrder::BecameVisible => VisibleOrder::BecameVisible,
         },
         short_poll_miss: ctx.prob(&path("short_poll_miss"), q.short_poll_miss, 0.0)?,
         broker_duplicate: ctx.prob(&path("broker_duplicate"), q.broker_duplicate, 0.0)?,
@@ -1184,7 +1208,9 @@ duration = "1s"
         assert_eq!(s.queue().visibility_timeout_ns, 30 * NS_PER_S);
         assert_eq!(s.queue().retention_ns, 4 * DAY);
         assert_eq!(s.workers[0].receive.wait_ns, 20 * NS_PER_S);
-        assert_eq!(s.queue().delete_policy, DeletePolicy::LatestOnly);
+        assert_eq!(s.queue().delete_policy, DeletePolicy::AnyHandle);
+        assert_eq!(s.queue().change_visibility_policy, ChangeVisibilityPolicy::AnyHandle);
+        assert_eq!(s.queue().visible_order, VisibleOrder::OldestSent);
         assert!(matches!(s.workers[0].heartbeat, Heartbeat::None));
     }
 

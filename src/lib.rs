@@ -30,6 +30,7 @@ pub mod sim;
 pub(crate) mod spans;
 pub mod summary;
 pub mod sweep;
+pub mod theory;
 pub mod trace;
 pub mod worker;
 

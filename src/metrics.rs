@@ -1,5 +1,5 @@
 //! Counters, latency histograms and time series of one run, with the
-//! definitions of SEMANTICS.md section 6. Each queue of the topology records
+//! definitions of docs/model.md section 7. Each queue of the topology records
 //! into its own [`Metrics`] (a duplicate effect is counted per consuming
 //! queue and logical key); `summary.rs` reports each and their total.
 

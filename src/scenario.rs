@@ -114,10 +114,14 @@ pub enum AttributeValues {
     Uniform { low: f64, high: f64 },
 }
 
+/// Which receipt handles DeleteMessage accepts (docs/model.md, "Delete").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeletePolicy {
+    /// Only the newest handle deletes; an older one "succeeds" and the message stays.
     LatestOnly,
+    /// Any handle ever issued for the message deletes it (observed on AWS).
     AnyHandle,
+    /// A handle whose visibility window has passed is rejected (ReceiptHandleIsInvalid).
     Strict,
 }
 
@@ -143,7 +147,7 @@ pub enum DedupScope {
     MessageGroup,
 }
 
-/// SQS FIFO settings (BROKERS.md section 1); ignored by Standard queues.
+/// SQS FIFO settings (docs/model.md, "SQS FIFO"); ignored by Standard queues.
 #[derive(Debug, Clone)]
 pub struct Fifo {
     /// Number of message groups; each logical message's group is drawn from
@@ -162,6 +166,28 @@ pub struct Fifo {
     pub throttle_retry_ns: Nanos,
 }
 
+/// Which receipt handles ChangeMessageVisibility accepts while the message is
+/// in flight (docs/model.md, "Change visibility").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeVisibilityPolicy {
+    /// Any handle ever issued changes the current lease (observed on AWS).
+    AnyHandle,
+    /// Only the newest handle; an older one changes nothing.
+    LatestOnly,
+}
+
+/// The order in which a receive takes visible messages (docs/model.md,
+/// "Receive").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VisibleOrder {
+    /// Lowest message id (first send) first: a message whose lease expired
+    /// goes back ahead of newer ones.
+    OldestSent,
+    /// In the order messages became visible (sent, delay ended, lease ended,
+    /// released): a returning message queues behind the backlog.
+    BecameVisible,
+}
+
 #[derive(Debug, Clone)]
 pub struct Queue {
     /// `queue` for the one-queue form, else the `[[queues]]` name.
@@ -173,7 +199,12 @@ pub struct Queue {
     pub retention_ns: Nanos,
     /// maxReceiveCount of the redrive policy, 1..=1000; None: no DLQ.
     pub max_receive_count: Option<u32>,
+    /// Default `any_handle`.
     pub delete_policy: DeletePolicy,
+    /// Default `any_handle`.
+    pub change_visibility_policy: ChangeVisibilityPolicy,
+    /// Default `oldest_sent`.
+    pub visible_order: VisibleOrder,
     /// Probability that a short poll returns empty although messages exist. Default 0.
     pub short_poll_miss: f64,
     /// Probability per delete that a replica misses it. Default 0.
@@ -187,7 +218,7 @@ pub struct Queue {
     pub fifo: Fifo,
 }
 
-/// An SNS topic (BROKERS.md section 6).
+/// An SNS topic (docs/model.md, "SNS").
 #[derive(Debug, Clone)]
 pub struct Topic {
     pub name: String,

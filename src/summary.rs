@@ -1,5 +1,5 @@
-//! The run summary: the numbers of SEMANTICS.md section 6 under the keys of
-//! INTERFACE.md, as JSON (`--json`) or as readable text. Building it checks
+//! The run summary: the numbers of docs/model.md section 7 under the keys of
+//! docs/output.md, as JSON (`--json`) or as readable text. Building it checks
 //! conservation: final states must sum to `sent`, in total and per queue.
 //!
 //! With several queues (`[[queues]]`) the top-level numbers are totals over

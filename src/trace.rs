@@ -29,9 +29,33 @@ pub enum Kind {
     Dlq,
     Lost,
     Expired,
+    /// A failed attempt's ChangeMessageVisibility that did not make the
+    /// message visible at once (a backoff, or a call that changed nothing).
+    ChangeVisibility,
 }
 
 impl Kind {
+    /// Every event name, in the order docs/output.md lists them.
+    pub const ALL: [Kind; 17] = [
+        Kind::Send,
+        Kind::Visible,
+        Kind::Receive,
+        Kind::Expire,
+        Kind::Heartbeat,
+        Kind::ChangeVisibility,
+        Kind::Effect,
+        Kind::DuplicateEffect,
+        Kind::Delete,
+        Kind::DeleteStale,
+        Kind::DeleteError,
+        Kind::Fail,
+        Kind::Crash,
+        Kind::Restart,
+        Kind::Dlq,
+        Kind::Expired,
+        Kind::Lost,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Kind::Send => "send",
@@ -50,6 +74,7 @@ impl Kind {
             Kind::Dlq => "dlq",
             Kind::Lost => "lost",
             Kind::Expired => "expired",
+            Kind::ChangeVisibility => "change_visibility",
         }
     }
 }
@@ -214,6 +239,36 @@ pub fn parse(text: &str) -> Result<Vec<Row>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_lists_every_kind_once() {
+        for k in Kind::ALL {
+            // Exhaustive: a new variant does not compile here until it is listed in ALL.
+            match k {
+                Kind::Send
+                | Kind::Visible
+                | Kind::Receive
+                | Kind::Expire
+                | Kind::Heartbeat
+                | Kind::ChangeVisibility
+                | Kind::Effect
+                | Kind::DuplicateEffect
+                | Kind::Delete
+                | Kind::DeleteStale
+                | Kind::DeleteError
+                | Kind::Fail
+                | Kind::Crash
+                | Kind::Restart
+                | Kind::Dlq
+                | Kind::Expired
+                | Kind::Lost => {}
+            }
+        }
+        let mut names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Kind::ALL.len());
+    }
 
     #[test]
     fn rows_have_exact_times_and_quoted_details() {

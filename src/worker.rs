@@ -1,6 +1,6 @@
 //! Workers: polling (long and short), concurrency slots, the handler's steps,
-//! heartbeats, failure policies, crashes and restarts (SEMANTICS.md section 4),
-//! and the consumer's use of the idempotency store (section 5).
+//! heartbeats, failure policies, crashes and restarts (docs/model.md section 5),
+//! and the consumer's use of the idempotency store (section 6).
 //!
 //! One attempt on a slot goes: receive -> [idempotency check] -> steps (delays
 //! and dependency calls; the effect commits at the effect step) -> delete, or
@@ -12,7 +12,7 @@
 //! before it to succeed; if that one fails, the rest of the group's batch
 //! fails with it and returns to the queue.
 
-use crate::broker::{Action, Batch, Delivery, Fate, Handle};
+use crate::broker::{Action, Batch, ChangeOutcome, Delivery, Fate, Handle};
 use crate::dependency::CallOutcome;
 use crate::duration::Nanos;
 use crate::idempotency::{Check, Commit};
@@ -647,9 +647,11 @@ impl World {
 
     /// A ChangeMessageVisibility request reaches the broker: a heartbeat's
     /// extension, or a failed attempt's release. The visibility asked for is
-    /// worked out here (it keeps the event small).
+    /// worked out here (it keeps the event small). Every call is traced, with
+    /// the reason when it changes nothing: a heartbeat as `heartbeat`, a
+    /// release that makes the message visible as `visible` ("released"), any
+    /// other release or backoff as `change_visibility`.
     pub(crate) fn change_visibility_at_broker(&mut self, w: u32, h: Handle, heartbeat: bool) {
-        use crate::broker::ChangeOutcome;
         let t_ns = if heartbeat { self.heartbeat_extend_ns(w) } else { self.release_ns(w, h).unwrap_or(0) };
         let q = self.q(w);
         self.obs.m[q].api.change_visibility += 1;
@@ -658,11 +660,12 @@ impl World {
         let outcome = self.brokers[q].change_visibility(&mut self.ev, h, t_ns);
         let name = &self.workers[w as usize].name;
         let (kind, detail) = match (heartbeat, outcome) {
-            (true, ChangeOutcome::Changed) => (Kind::Heartbeat, ""),
-            (true, ChangeOutcome::Stale) => (Kind::Heartbeat, "stale handle: no change"),
-            (true, ChangeOutcome::Rejected) => (Kind::Heartbeat, "rejected: past 12h after the receive"),
+            (true, _) => (Kind::Heartbeat, outcome.reason()),
             (false, ChangeOutcome::Changed) if t_ns == 0 => (Kind::Visible, "released"),
-            (false, _) => return,
+            (false, ChangeOutcome::ChangedByOlderHandle) if t_ns == 0 => (Kind::Visible, "released by an older handle"),
+            (false, ChangeOutcome::Changed) => (Kind::ChangeVisibility, "backoff"),
+            (false, ChangeOutcome::ChangedByOlderHandle) => (Kind::ChangeVisibility, "backoff by an older handle"),
+            (false, _) => (Kind::ChangeVisibility, outcome.reason()),
         };
         self.obs.trace(q, now, kind, Some(h.id), name, Some(h.receive), detail);
     }

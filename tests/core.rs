@@ -16,7 +16,7 @@ fn trace_of(path: &str) -> String {
     buf.text()
 }
 
-/// The story of SEMANTICS/DEVELOPERS: t=0 A receives, t=30 the lease expires,
+/// The story of the README: t=0 A receives, t=30 the lease expires,
 /// t=31 B receives, t=45 A commits and deletes, t=60 B commits again and its
 /// delete finds the message gone.
 #[test]

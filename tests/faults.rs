@@ -23,6 +23,8 @@ struct Faults {
     delay_s: u32,
     concurrency: u32,
     dependency_timeout_s: Option<u32>,
+    change_visibility_policy: &'static str,
+    visible_order: &'static str,
 }
 
 fn faults() -> impl Strategy<Value = Faults> {
@@ -35,7 +37,13 @@ fn faults() -> impl Strategy<Value = Faults> {
             0.0f64..0.2,
             prop::sample::select(vec!["none", "check_then_mark", "claim_first", "atomic"]),
         ),
-        (0u32..5, 1u32..4, prop::option::of(1u32..20)),
+        (
+            0u32..5,
+            1u32..4,
+            prop::option::of(1u32..20),
+            prop::sample::select(vec!["any_handle", "latest_only"]),
+            prop::sample::select(vec!["oldest_sent", "became_visible"]),
+        ),
     )
         .prop_map(|(a, b, c, d)| Faults {
             seed: a.0,
@@ -53,6 +61,8 @@ fn faults() -> impl Strategy<Value = Faults> {
             delay_s: d.0,
             concurrency: d.1,
             dependency_timeout_s: d.2,
+            change_visibility_policy: d.3,
+            visible_order: d.4,
         })
 }
 
@@ -82,6 +92,8 @@ delay = "{delay}s"
 [queue]
 visibility_timeout = "{vt}s"
 delete_policy = "{policy}"
+change_visibility_policy = "{cv_policy}"
+visible_order = "{order}"
 broker_duplicate = {dup}
 {mrc}
 [[workers]]
@@ -112,6 +124,8 @@ latency = "5ms"
         delay = f.delay_s,
         vt = f.vt_s,
         policy = f.policy,
+        cv_policy = f.change_visibility_policy,
+        order = f.visible_order,
         dup = f.broker_dup,
         conc = f.concurrency,
         fail = f.fail_p,

@@ -1,6 +1,6 @@
 //! Send-side deduplication over a time window: SQS FIFO's 5-minute
-//! MessageDeduplicationId interval, SNS FIFO topics (BROKERS.md sections 1
-//! and 6), and later JetStream's `duplicate_window`.
+//! MessageDeduplicationId interval, SNS FIFO topics (docs/model.md, "SQS FIFO"
+//! and "SNS"), and later JetStream's `duplicate_window`.
 //!
 //! Rules followed: a send whose id was accepted less than `window` ago is
 //! accepted but not delivered; the interval starts at the accepted send and

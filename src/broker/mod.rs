@@ -6,11 +6,9 @@
 //! outcomes ([`SendOutcome`], [`DeleteOutcome`], [`ChangeOutcome`], [`Fate`])
 //! are what workers act on; a broker records into its queue's metrics.
 //!
-//! - `sqs.rs`: SQS Standard and FIFO queues (SEMANTICS.md section 2,
-//!   BROKERS.md section 1), with `sqs_fifo.rs` (message groups),
+//! - `sqs.rs`: SQS Standard and FIFO queues (docs/model.md), with `sqs_fifo.rs` (message groups),
 //!   `dedup.rs` (deduplication interval) and `throttle.rs` (API quotas).
-//! - `sns.rs`, `sns_filter.rs`: SNS topics fanning out to queues (BROKERS.md
-//!   section 6). A topic is not a [`Broker`]: it holds no messages.
+//! - `sns.rs`, `sns_filter.rs`: SNS topics fanning out to queues (docs/model.md). A topic is not a [`Broker`]: it holds no messages.
 //!
 //! A new broker is a module here and a [`Broker`] variant whose arms call it;
 //! see ARCHITECTURE.md for how JetStream, core NATS and Pub/Sub fit.
@@ -276,9 +274,35 @@ pub enum DeleteOutcome {
 /// Outcome of a ChangeMessageVisibility call at the broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeOutcome {
+    /// The lease now ends at the requested time (or the message is visible).
     Changed,
-    /// Stale handle, message visible again or gone: nothing changed.
+    /// Changed, with an older handle than the newest (`any_handle`): the
+    /// lease of the current holder moved.
+    ChangedByOlderHandle,
+    /// Nothing changed: an older handle under `latest_only`.
     Stale,
-    /// Would pass 12 h after the receive.
+    /// Nothing changed: the message is visible again (its lease ended).
+    LeaseEnded,
+    /// Nothing changed: the message was deleted, moved to the DLQ or expired.
+    Gone,
+    /// Rejected: would hide the message past 12 h after its latest receive.
     Rejected,
+}
+
+impl ChangeOutcome {
+    pub fn changed(self) -> bool {
+        matches!(self, ChangeOutcome::Changed | ChangeOutcome::ChangedByOlderHandle)
+    }
+
+    /// The trace detail: why nothing changed, or that an older handle acted.
+    pub fn reason(self) -> &'static str {
+        match self {
+            ChangeOutcome::Changed => "",
+            ChangeOutcome::ChangedByOlderHandle => "older handle",
+            ChangeOutcome::Stale => "stale handle",
+            ChangeOutcome::LeaseEnded => "lease already ended",
+            ChangeOutcome::Gone => "message gone",
+            ChangeOutcome::Rejected => "over 12h",
+        }
+    }
 }

@@ -1,4 +1,4 @@
-//! SNS topics fanning out to queues (BROKERS.md section 6).
+//! SNS topics fanning out to queues (docs/model.md, "SNS").
 //!
 //! Rules followed:
 //! - A publish is copied to every subscribed queue whose filter policy

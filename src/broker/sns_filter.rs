@@ -1,5 +1,5 @@
-//! SNS subscription filter policies on message attributes (BROKERS.md
-//! section 6; docs.aws.amazon.com/sns/latest/dg/sns-subscription-filter-policies.html).
+//! SNS subscription filter policies on message attributes (docs/model.md, "SNS";
+//! docs.aws.amazon.com/sns/latest/dg/sns-subscription-filter-policies.html).
 //!
 //! Rules followed: a policy matches when every key matches (AND); a key
 //! matches when any of its values or conditions matches (OR). Conditions:

@@ -1,10 +1,11 @@
-//! SQS queues: visibility timeouts, receipt handles, delete policies,
-//! long and short polling, delay, retention, the in-flight cap, the DLQ
-//! (redrive policy) and broker-side duplicates (SEMANTICS.md section 2).
-//! A FIFO queue (`kind = "sqs_fifo"`) is the same queue with message groups
-//! deciding what a receive takes (`sqs_fifo.rs`), send deduplication
-//! (`dedup.rs`), per-action quotas (`throttle.rs`), and deletes with an
-//! expired receipt handle rejected (BROKERS.md section 1).
+//! SQS queues: visibility timeouts, receipt handles, delete and
+//! change-visibility policies, the order of visible messages, long and short
+//! polling, delay, retention, the in-flight cap, the DLQ (redrive policy) and
+//! broker-side duplicates. A FIFO queue (`kind = "sqs_fifo"`) is the same
+//! queue with message groups deciding what a receive takes (`sqs_fifo.rs`),
+//! send deduplication (`dedup.rs`), per-action quotas (`throttle.rs`), and
+//! deletes with an expired receipt handle rejected. The rules and their
+//! sources are in docs/model.md, sections "SQS Standard" and "SQS FIFO".
 //!
 //! Messages live in a ring indexed by message id: ids are given in send
 //! order, so the oldest live message is at the front and retention deadlines
@@ -19,13 +20,13 @@ use crate::duration::{Nanos, NS_PER_S};
 use crate::engine::Events;
 use crate::metrics::{Cause, Obs};
 use crate::rng::{chance, Stream};
-use crate::scenario::{Deduplication, DeletePolicy, Queue, QueueKind};
+use crate::scenario::{ChangeVisibilityPolicy, Deduplication, DeletePolicy, Queue, QueueKind, VisibleOrder};
 use crate::sim::Event;
 use crate::trace::Kind;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
-/// Longest total hidden time after a receive.
+/// Longest total hidden time after the latest receive.
 pub const MAX_HIDDEN_NS: Nanos = 12 * 3_600 * NS_PER_S;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +61,18 @@ struct DeadLetter {
     first_send_ns: Nanos,
 }
 
+/// Visible messages in the order receives take them (`queue.visible_order`).
+/// Entries go stale when a visible message leaves without a receive (a
+/// delete, retention); they are skipped when popped.
+enum VisibleSet {
+    /// Message ids, lowest first.
+    OldestSent(BinaryHeap<Reverse<u64>>),
+    /// (id, stamp) in the order messages became visible; the stamp is the
+    /// message's `timer_gen` when it became visible, so an entry left over
+    /// from an earlier visible spell is recognised as stale.
+    BecameVisible(VecDeque<(u64, u32)>),
+}
+
 /// What a FIFO queue adds to a Standard one.
 struct Fifo {
     groups: Groups,
@@ -76,8 +89,7 @@ pub struct Sqs {
     /// Id of `ring[0]`.
     base: u64,
     next_id: u64,
-    /// Ids of visible messages, oldest first (stale entries skipped on pop).
-    visible: BinaryHeap<Reverse<u64>>,
+    visible: VisibleSet,
     visible_count: u64,
     in_flight: u64,
     live: u64,
@@ -99,13 +111,17 @@ impl Sqs {
                 throttle: Throttle::new(f.api_limit_per_s),
             })
         });
+        let visible = match cfg.visible_order {
+            VisibleOrder::OldestSent => VisibleSet::OldestSent(BinaryHeap::with_capacity(1024)),
+            VisibleOrder::BecameVisible => VisibleSet::BecameVisible(VecDeque::with_capacity(1024)),
+        };
         Sqs {
             q,
             cfg,
             ring: VecDeque::with_capacity(1024),
             base: 1,
             next_id: 1,
-            visible: BinaryHeap::with_capacity(1024),
+            visible,
             visible_count: 0,
             in_flight: 0,
             live: 0,
@@ -245,11 +261,19 @@ impl Sqs {
     #[inline]
     fn push_visible(&mut self, id: u64) {
         self.visible_count += 1;
-        match self.fifo.is_some() {
-            false => self.visible.push(Reverse(id)),
-            true => {
-                let g = self.get(id).map_or(0, |m| m.group);
-                self.refresh_group(g);
+        if self.fifo.is_some() {
+            let g = self.get(id).map_or(0, |m| m.group);
+            return self.refresh_group(g);
+        }
+        match &mut self.visible {
+            VisibleSet::OldestSent(heap) => heap.push(Reverse(id)),
+            VisibleSet::BecameVisible(fifo) => {
+                let i = (id - self.base) as usize;
+                let m = &mut self.ring[i];
+                // A new stamp: any pending visibility timer is stale already
+                // (the message is not in flight), and older entries go stale.
+                m.timer_gen = m.timer_gen.wrapping_add(1);
+                fifo.push_back((id, m.timer_gen));
             }
         }
     }
@@ -269,6 +293,23 @@ impl Sqs {
     fn group_left_flight(&mut self, g: u32) {
         if let Some(f) = self.fifo.as_mut() {
             f.groups.left_flight(g);
+        }
+    }
+
+    /// The next visible message in `visible_order`, skipping stale entries.
+    fn pop_visible(&mut self) -> Option<u64> {
+        loop {
+            let (id, stamp) = match &mut self.visible {
+                VisibleSet::OldestSent(heap) => (heap.pop()?.0, None),
+                VisibleSet::BecameVisible(fifo) => {
+                    let (id, stamp) = fifo.pop_front()?;
+                    (id, Some(stamp))
+                }
+            };
+            let Some(m) = self.get(id) else { continue };
+            if m.state == State::Visible && stamp.is_none_or(|s| s == m.timer_gen) {
+                return Some(id);
+            }
         }
     }
 
@@ -323,10 +364,7 @@ impl Sqs {
                 obs.m[self.q as usize].over_limit += 1;
                 break;
             }
-            let Some(Reverse(id)) = self.visible.pop() else { break };
-            if self.get(id).is_none_or(|m| m.state != State::Visible) {
-                continue;
-            }
+            let Some(id) = self.pop_visible() else { break };
             self.take(ev, obs, id, vt, worker, out);
         }
     }
@@ -479,13 +517,22 @@ impl Sqs {
         obs.trace(q, now, Kind::Expire, Some(id), "", Some(rc), if premature { "holder still processing" } else { "" });
     }
 
-    /// ChangeMessageVisibility(h, t).
+    /// ChangeMessageVisibility(h, t) under the queue's change-visibility
+    /// policy: while the message is in flight, hide it until now + t (t = 0:
+    /// visible at once), at most 12 h after its latest receive. Once the
+    /// message is visible again or gone, nothing changes.
     pub fn change_visibility(&mut self, ev: &mut Events<Event>, h: Handle, t_ns: Nanos) -> ChangeOutcome {
         let now = ev.now();
         let qi = self.q;
-        let Some(m) = self.current_mut(h) else { return ChangeOutcome::Stale };
-        if m.state != State::InFlight {
+        let policy = self.cfg.change_visibility_policy;
+        let Some(m) = self.get_mut(h.id) else { return ChangeOutcome::Gone };
+        let current = m.receive_count == h.receive;
+        debug_assert!(h.receive <= m.receive_count, "a handle from the future");
+        if policy == ChangeVisibilityPolicy::LatestOnly && !current {
             return ChangeOutcome::Stale;
+        }
+        if m.state != State::InFlight {
+            return ChangeOutcome::LeaseEnded;
         }
         if (now + t_ns).saturating_sub(m.received_at_ns) > MAX_HIDDEN_NS {
             return ChangeOutcome::Rejected;
@@ -494,6 +541,7 @@ impl Sqs {
         let (gen, g) = (m.timer_gen, m.group);
         if t_ns == 0 {
             m.state = State::Visible;
+            m.hidden_until_ns = now;
             self.in_flight -= 1;
             self.group_left_flight(g);
             self.push_visible(h.id);
@@ -501,7 +549,11 @@ impl Sqs {
             m.hidden_until_ns = now + t_ns;
             ev.after(t_ns, lease_end(qi, h.id, gen));
         }
-        ChangeOutcome::Changed
+        if current {
+            ChangeOutcome::Changed
+        } else {
+            ChangeOutcome::ChangedByOlderHandle
+        }
     }
 
     /// DeleteMessage(h) under the queue's delete policy.

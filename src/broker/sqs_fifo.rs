@@ -1,4 +1,4 @@
-//! SQS FIFO message groups (BROKERS.md section 1). The lease, handle and
+//! SQS FIFO message groups (docs/model.md, "SQS FIFO"). The lease, handle and
 //! DLQ mechanics are those of `sqs.rs`; this module decides which visible
 //! message a receive may take next, and draws each message's group.
 //!

@@ -2,7 +2,7 @@
 //! SendMessage, ReceiveMessage and DeleteMessage (batching carries up to 10
 //! messages per call: 3,000 messages/s), and far more in high-throughput
 //! mode; a call over the quota fails with ThrottlingException even when
-//! messages are available (BROKERS.md section 1).
+//! messages are available (docs/model.md, "SQS FIFO").
 //!
 //! The quota is counted in whole seconds of simulated time: at most `limit`
 //! calls of one action in [k s, (k+1) s). This is integer arithmetic and
