@@ -90,9 +90,9 @@ pub(super) fn resolve_queues(ctx: &Ctx, list: &[RawQueue]) -> Result<Vec<Queue>,
 pub(super) fn resolve_fifo(ctx: &Ctx, at: &str, q: &RawQueue, kind: QueueKind) -> Result<Fifo, InputError> {
     let path = |field: &str| format!("{at}.{field}");
     if kind != QueueKind::SqsFifo {
+        // `groups` and `group_skew` are allowed: a Standard queue accepts a
+        // MessageGroupId and ignores it for ordering (so a sweep can compare kinds).
         let given = [
-            ("groups", q.groups.is_some()),
-            ("group_skew", q.group_skew.is_some()),
             ("deduplication", q.deduplication.is_some()),
             ("deduplication_scope", q.deduplication_scope.is_some()),
             ("high_throughput", q.high_throughput.is_some()),
