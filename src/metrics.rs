@@ -75,8 +75,8 @@ pub struct Metrics {
     /// Ordered queues: effects committed after the effect of a later
     /// message of the same group (None on unordered queues).
     pub order_violations: Option<u64>,
-    /// Per message group: 1 + the largest logical key with an effect (0: none).
-    order_front: Vec<u64>,
+    /// Per message group: 1 + the largest sequence number with an effect (0: none).
+    order_front: Vec<u32>,
     pub deliveries: u64,
     pub first_deliveries: u64,
     pub causes: [u64; 5],
@@ -179,16 +179,17 @@ impl Metrics {
     }
 
     /// Record a committed side effect for `key`; true if it is a duplicate.
-    /// On an ordered queue, the first effect of a key smaller than one of
-    /// the same `group` that already had its effect is an order violation.
-    pub fn effect(&mut self, now: Nanos, key: u64, first_send_ns: Nanos, group: u32) -> bool {
+    /// On an ordered queue, the first effect of the message at place `seq`
+    /// of `group`, after the effect of a later message of that group, is an
+    /// order violation.
+    pub fn effect(&mut self, now: Nanos, key: u64, first_send_ns: Nanos, group: u32, seq: u32) -> bool {
         let duplicate = set_bit(&mut self.effected, key);
         if let (Some(v), false) = (self.order_violations.as_mut(), duplicate) {
             let front = &mut self.order_front[group as usize];
-            if key + 1 < *front {
+            if seq + 1 < *front {
                 *v += 1;
             }
-            *front = (*front).max(key + 1);
+            *front = (*front).max(seq + 1);
         }
         self.effects += 1;
         let b = self.bucket(now);
@@ -346,27 +347,27 @@ mod tests {
     #[test]
     fn duplicate_effects_count_keys_once() {
         let mut m = Metrics::new(60_000_000_000);
-        assert!(!m.effect(10, 5, 0, 0));
-        assert!(m.effect(20, 5, 0, 0));
-        assert!(!m.effect(30, 700, 0, 0));
+        assert!(!m.effect(10, 5, 0, 0, 0));
+        assert!(m.effect(20, 5, 0, 0, 0));
+        assert!(!m.effect(30, 700, 0, 0, 0));
         assert_eq!((m.effects, m.duplicate_effects), (3, 1));
         assert!(m.has_effect(700) && !m.has_effect(6));
         assert_eq!(m.e2e_latency.len(), 2);
     }
 
     #[test]
-    fn order_violations_count_late_first_effects_per_group() {
+    fn order_violations_count_late_first_effects_per_group_by_place() {
         let mut m = Metrics::new(60_000_000_000);
         m.track_order(2);
-        m.effect(1, 0, 0, 0);
-        m.effect(2, 2, 0, 0);
-        m.effect(3, 1, 0, 1);
-        assert_eq!(m.order_violations, Some(0), "other groups and increasing keys are in order");
-        m.effect(4, 0, 0, 0);
+        m.effect(1, 0, 0, 0, 0);
+        m.effect(2, 2, 0, 0, 2);
+        m.effect(3, 1, 0, 1, 1);
+        assert_eq!(m.order_violations, Some(0), "other groups and increasing places are in order");
+        m.effect(4, 0, 0, 0, 0);
         assert_eq!(m.order_violations, Some(0), "a second effect of key 0 is a duplicate, not a violation");
-        m.effect(5, 5, 0, 1);
-        m.effect(6, 4, 0, 1);
-        assert_eq!(m.order_violations, Some(1), "key 4 of group 1 after key 5 of group 1");
+        m.effect(5, 5, 0, 1, 5);
+        m.effect(6, 4, 0, 1, 4);
+        assert_eq!(m.order_violations, Some(1), "place 4 of group 1 after place 5 of group 1");
     }
 
     #[test]

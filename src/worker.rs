@@ -56,8 +56,9 @@ pub struct Slot {
     pub check: Check,
     /// claim_first: this attempt holds the claim.
     pub claimed: bool,
-    /// The message's group (ordered queues).
+    /// The message's group and place in it (ordered queues).
     pub group: u32,
+    pub seq: u32,
     /// The slot waiting for this one to finish ([`NO_SLOT`]: none).
     pub then: u32,
 }
@@ -79,6 +80,7 @@ impl Default for Slot {
             check: Check::Proceed { forgotten: false },
             claimed: false,
             group: 0,
+            seq: 0,
             then: NO_SLOT,
         }
     }
@@ -370,6 +372,7 @@ impl World {
             first_send_ns: d.first_send_ns,
             started_ns: now,
             group: d.group,
+            seq: d.seq,
             phase: Phase::Waiting,
             ..Slot::default()
         };
@@ -511,7 +514,7 @@ impl World {
                 Commit::Apply { forgotten: f } => forgotten |= f,
             }
         }
-        let duplicate = self.obs.m[q].effect(now, slot.key, slot.first_send_ns, slot.group);
+        let duplicate = self.obs.m[q].effect(now, slot.key, slot.first_send_ns, slot.group, slot.seq);
         let name = &self.workers[w as usize].name;
         let h = slot.handle;
         if duplicate {

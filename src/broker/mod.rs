@@ -237,8 +237,9 @@ pub struct Delivery {
     pub handle: Handle,
     pub key: u64,
     pub first_send_ns: u64,
-    /// Message group (ordered brokers; 0 otherwise).
+    /// Message group and place in it (ordered brokers; 0 otherwise).
     pub group: u32,
+    pub seq: u32,
 }
 
 /// Up to ten messages from one receive (no allocation).

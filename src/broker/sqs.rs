@@ -47,8 +47,10 @@ pub struct Msg {
     pub fate_end_ns: Nanos,
     pub receive_count: u32,
     pub timer_gen: u32,
-    /// FIFO: the message group (0 on Standard).
+    /// FIFO: the message group and the message's place in it, in the order
+    /// the queue accepted the group's messages (0 on Standard).
     pub group: u32,
+    pub seq: u32,
     pub state: State,
     pub fate: Fate,
 }
@@ -59,6 +61,8 @@ struct DeadLetter {
     key: u64,
     enqueue_ns: Nanos,
     first_send_ns: Nanos,
+    /// Place in its FIFO group, kept through a redrive.
+    seq: u32,
 }
 
 /// Visible messages in the order receives take them (`queue.visible_order`).
@@ -212,7 +216,7 @@ impl Sqs {
         repeat: bool,
     ) -> SendOutcome {
         let now = ev.now();
-        let mut group = 0;
+        let (mut group, mut seq) = (0, 0);
         if let Some(f) = self.fifo.as_mut() {
             if !f.throttle.admit(Action::Send, now) {
                 return SendOutcome::Throttled;
@@ -226,7 +230,7 @@ impl Sqs {
                 return SendOutcome::Deduplicated;
             }
             group = f.draw.group_of(key);
-            f.groups.enqueue(group, self.next_id);
+            seq = f.groups.enqueue(group, self.next_id);
         }
         let id = self.next_id;
         self.next_id += 1;
@@ -241,6 +245,7 @@ impl Sqs {
             receive_count: 0,
             timer_gen: 0,
             group,
+            seq,
             state: if delayed { State::Delayed } else { State::Visible },
             fate: Fate::New,
         });
@@ -431,12 +436,17 @@ impl Sqs {
         if self.cfg.max_receive_count.is_some_and(|limit| m.receive_count >= limit) {
             metrics.dlq_moved(m.receive_count);
             self.remove(id, Kind::Dlq, obs, now);
-            self.dlq.push(DeadLetter { key: m.key, enqueue_ns: m.enqueue_ns, first_send_ns: m.first_send_ns });
+            self.dlq.push(DeadLetter {
+                key: m.key,
+                enqueue_ns: m.enqueue_ns,
+                first_send_ns: m.first_send_ns,
+                seq: m.seq,
+            });
             return false;
         }
         self.deliver(ev, obs, id, vt, worker);
         let handle = Handle { id, receive: m.receive_count + 1 };
-        out.push(Delivery { handle, key: m.key, first_send_ns: m.first_send_ns, group: m.group });
+        out.push(Delivery { handle, key: m.key, first_send_ns: m.first_send_ns, group: m.group, seq: m.seq });
         true
     }
 
@@ -696,6 +706,8 @@ impl Sqs {
                 group = f.draw.group_of(d.key);
                 f.groups.enqueue(group, id);
             }
+            // A redriven message keeps its place in its group's order: its
+            // effect after those of later messages is an order violation.
             self.ring.push_back(Msg {
                 key: d.key,
                 enqueue_ns: d.enqueue_ns,
@@ -706,6 +718,7 @@ impl Sqs {
                 receive_count: 0,
                 timer_gen: 0,
                 group,
+                seq: d.seq,
                 state: State::Visible,
                 fate: Fate::New,
             });

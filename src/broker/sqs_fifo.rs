@@ -80,6 +80,8 @@ struct Group {
     in_flight: u32,
     /// Listed in `ready` with this head.
     listed: Option<u64>,
+    /// Messages the group has accepted (sent or redriven).
+    accepted: u32,
 }
 
 /// The groups of one FIFO queue and the ones a receive may take from.
@@ -97,9 +99,13 @@ impl Groups {
         Groups { groups: (0..groups.max(1)).map(|_| Group::default()).collect(), ..Groups::default() }
     }
 
-    /// A new message joins the back of group `g`.
-    pub fn enqueue(&mut self, g: u32, id: u64) {
-        self.groups[g as usize].pending.push_back(id);
+    /// A message joins the back of group `g`; returns the number of
+    /// messages the group had accepted before it (its sequence number).
+    pub fn enqueue(&mut self, g: u32, id: u64) -> u32 {
+        let group = &mut self.groups[g as usize];
+        group.pending.push_back(id);
+        group.accepted = group.accepted.wrapping_add(1);
+        group.accepted - 1
     }
 
     /// Whether some group can be received from.
