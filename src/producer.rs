@@ -182,7 +182,7 @@ impl World {
     }
 
     /// The call reaches the queue or topic: false if a FIFO queue throttled it.
-    #[inline]
+    #[inline(always)]
     fn accept_send(&mut self, p: &mut Pending) -> bool {
         match self.producer.target {
             Target::Queue(q) => {

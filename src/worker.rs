@@ -350,7 +350,7 @@ impl World {
 
     /// Take a slot for delivery `d` and start it, or leave it waiting for
     /// the slot before it in its group (`waiting`). Returns the slot.
-    #[inline]
+    #[inline(always)]
     fn start_attempt(&mut self, w: u32, d: Delivery, waiting: bool) -> Option<u32> {
         let now = self.ev.now();
         let interval = match self.group_of(w).heartbeat {
@@ -387,7 +387,7 @@ impl World {
     }
 
     /// The slot's attempt begins: the idempotency check, or the first step.
-    #[inline]
+    #[inline(always)]
     fn begin(&mut self, w: u32, s: u32) {
         let now = self.ev.now();
         let q = self.q(w);
@@ -532,7 +532,7 @@ impl World {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn record_processing(&mut self, w: u32, slot: &Slot) {
         if slot.phase == Phase::Waiting {
             return; // never started
@@ -633,7 +633,7 @@ impl World {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn delete_at_broker(&mut self, w: u32, h: Handle) {
         let q = self.q(w);
         if !self.brokers[q].admit(Action::Delete, self.ev.now()) {

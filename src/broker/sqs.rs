@@ -263,7 +263,7 @@ impl Sqs {
     }
 
     /// Message `id` became visible (sent, delay over, lease ended, released, redriven).
-    #[inline]
+    #[inline(always)]
     fn push_visible(&mut self, id: u64) {
         self.visible_count += 1;
         if self.fifo.is_some() {
@@ -330,7 +330,7 @@ impl Sqs {
     }
 
     /// One of this queue's timers fires.
-    #[inline]
+    #[inline(always)]
     pub fn on_timer(&mut self, ev: &mut Events<Event>, obs: &mut Obs, t: Timer) {
         match t {
             Timer::DelayEnd { id } => self.on_delay_end(ev, obs, id),
@@ -413,7 +413,7 @@ impl Sqs {
 
     /// A receive takes visible message `id`: removed if past retention,
     /// moved to the DLQ past its receive limit, else delivered (true).
-    #[inline]
+    #[inline(always)]
     fn take(
         &mut self,
         ev: &mut Events<Event>,
@@ -450,6 +450,7 @@ impl Sqs {
         true
     }
 
+    #[inline(always)]
     fn deliver(&mut self, ev: &mut Events<Event>, obs: &mut Obs, id: u64, vt: Nanos, worker: &str) {
         let now = ev.now();
         let q = self.q as usize;
@@ -636,6 +637,7 @@ impl Sqs {
     /// Tombstone a message; trace `kind` unless it is `Delete` (traced by the caller).
     /// The caller has already taken the message out of the in-flight or
     /// visible count.
+    #[inline(always)]
     fn remove(&mut self, id: u64, kind: Kind, obs: &mut Obs, now: Nanos) {
         let Some(m) = self.get_mut(id) else { return };
         let (rc, g, was) = (m.receive_count, m.group, m.state);
