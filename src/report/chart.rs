@@ -13,6 +13,11 @@
 //! written atomically (temp file in the same directory, then rename) and the
 //! output is deterministic: the same input yields byte-identical SVG.
 
+mod advice;
+mod axes;
+
+pub use advice::{advice_chart, advice_front, AdviceChart, AdvicePoint, AdvicePointKind};
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
