@@ -287,17 +287,23 @@ fn json_duration(obj: &serde_json::Map<String, Value>, shape: &JsonShape) -> Res
 pub fn timestamp_ns(v: &Value) -> Result<i128, String> {
     match v {
         Value::Number(n) => {
-            let x = n.as_f64().filter(|x| x.is_finite() && *x >= 0.0).ok_or("not a non-negative epoch number")?;
-            let scale = if x < 1e11 {
-                1e9
-            } else if x < 1e14 {
-                1e6
-            } else if x < 1e17 {
-                1e3
-            } else {
-                1.0
+            // Integers exactly (epoch nanoseconds pass 2^53); fractions as f64.
+            let scale = |x: f64| -> i128 {
+                if x < 1e11 {
+                    1_000_000_000
+                } else if x < 1e14 {
+                    1_000_000
+                } else if x < 1e17 {
+                    1_000
+                } else {
+                    1
+                }
             };
-            Ok((x * scale).round() as i128)
+            if let Some(u) = n.as_u64() {
+                return Ok(i128::from(u) * scale(u as f64));
+            }
+            let x = n.as_f64().filter(|x| x.is_finite() && *x >= 0.0).ok_or("not a non-negative epoch number")?;
+            Ok((x * scale(x) as f64).round() as i128)
         }
         Value::String(s) => match s.trim().parse::<f64>() {
             Ok(_) => timestamp_ns(&serde_json::from_str(s.trim()).map_err(|e| e.to_string())?),

@@ -11,8 +11,9 @@
 //! `output.rs`. docs/advise.md describes the method and its limits.
 //!
 //! The recommendation is the cheapest simulated setting meeting every
-//! budget (ties: shorter retry wait, fewer duplicates); runners-up are the
-//! next cheapest with another lease or heartbeat. When none meets the
+//! budget; costs within 1% of the cheapest count as equal (noise), and among
+//! those the shortest retry wait wins, then the fewest duplicates.
+//! Runners-up are the next in that order with another lease or heartbeat. When none meets the
 //! budgets, [`Binding`] names the constraint that binds and the closest
 //! settings are shown. The answer is a pure function of the inputs: the
 //! same for any `--threads`.
@@ -167,18 +168,36 @@ fn check_budgets(b: &Budgets, replications: u32) -> Result<(), InputError> {
     Ok(())
 }
 
-/// Read the processing input: the distribution replacing the handler (None:
-/// the scenario's own), its description, and the file read.
-fn processing(input: &ProcessingInput) -> Result<(Option<Dist>, String, Option<Observed>, Option<String>), InputError> {
+/// The processing input, read.
+struct ProcessingRead {
+    /// Replaces the handler (None: the scenario's own).
+    dist: Option<Dist>,
+    description: String,
+    observed: Option<Observed>,
+    /// The `--processing` text.
+    text: Option<String>,
+}
+
+fn processing(input: &ProcessingInput) -> Result<ProcessingRead, InputError> {
     Ok(match input {
-        ProcessingInput::Scenario => (None, "the scenario's handler".into(), None, None),
-        ProcessingInput::Distribution(text) => {
-            (Some(parse_distribution(text)?), format!("--processing {text}"), None, Some(text.clone()))
+        ProcessingInput::Scenario => {
+            ProcessingRead { dist: None, description: "the scenario's handler".into(), observed: None, text: None }
         }
+        ProcessingInput::Distribution(text) => ProcessingRead {
+            dist: Some(parse_distribution(text)?),
+            description: format!("--processing {text}"),
+            observed: None,
+            text: Some(text.clone()),
+        },
         ProcessingInput::File { path, read } => {
             let o = observed::read(path, read)?;
-            let what = format!("{} ({} durations, {}, in {})", path.display(), o.sorted.len(), o.source, o.unit);
-            (Some(Dist::Empirical { sorted: o.sorted.clone() }), what, Some(o), None)
+            let description = format!("{} ({} durations, {}, in {})", path.display(), o.sorted.len(), o.source, o.unit);
+            ProcessingRead {
+                dist: Some(Dist::Empirical { sorted: o.sorted.clone() }),
+                description,
+                observed: Some(o),
+                text: None,
+            }
         }
     })
 }
@@ -253,7 +272,8 @@ pub fn advise(opts: &AdviseOptions) -> Result<Advice, Error> {
         let known: Vec<&str> = KNOBS.iter().map(|k| k.broker).collect();
         source.error_at("queue.kind", format!("advise knows the brokers [{}], not `{kind}`", known.join(", ")))
     })?;
-    let (dist, processing_source, observed, processing_text) = processing(&opts.processing)?;
+    let ProcessingRead { dist, description: processing_source, observed, text: processing_text } =
+        processing(&opts.processing)?;
     let mut warnings: Vec<String> = observed.iter().flat_map(|o| o.warnings.clone()).collect();
     let timeout_ns = opts.timeout_ns.or_else(|| if dist.is_none() { handler_timeout_ns(&base) } else { None });
     let scenario_mrc = base.queue.max_receive_count;
@@ -277,6 +297,14 @@ pub fn advise(opts: &AdviseOptions) -> Result<Advice, Error> {
             rule_settings(&found.processing, timeout_ns, knobs, scenario_mrc);
         let evals = rules.par_iter().map(|(_, _, s)| ev.eval(*s)).collect::<Result<Vec<_>, Error>>()?;
         let rules = rules.into_iter().zip(evals).map(|((name, derivation, _), eval)| Rule { name, derivation, eval });
+        // Nothing met: also try the shortest lease (the shortest possible wait
+        // after a crash), so the binding analysis knows whether the retry
+        // budget can be met at all.
+        let met = ev.evaluated().iter().any(|e| is_search_point(e, &found) && opts.budgets.meets_all(&e.measured()));
+        if !met {
+            let mrc = found.max_receive_counts.last().copied();
+            ev.eval(Setting { vt_s: 1, heartbeat: None, max_receive_count: mrc })?;
+        }
         Ok((found, rules.collect::<Vec<Rule>>()))
     })?;
     bar.finish_and_clear();
@@ -285,7 +313,7 @@ pub fn advise(opts: &AdviseOptions) -> Result<Advice, Error> {
     let searched: Vec<Arc<Evaluation>> = evaluated.iter().filter(|e| is_search_point(e, &found)).cloned().collect();
     let mut feasible: Vec<Arc<Evaluation>> =
         searched.iter().filter(|e| opts.budgets.meets_all(&e.measured())).cloned().collect();
-    feasible.sort_by(|a, b| search::rank(a, b));
+    search::order_feasible(&mut feasible);
     let recommendation = feasible.first().cloned();
     let runners_up = runners_up(&feasible, 3);
     let (closest, binding) = if recommendation.is_some() {
@@ -479,12 +507,17 @@ fn causes_note(e: &Evaluation) -> String {
     s
 }
 
+/// Write every report file of `a` into `out` (see `output.rs`); the names written.
+pub fn write_report(a: &Advice, out: &Path) -> Result<Vec<String>, Error> {
+    output::write_all(a, out)
+}
+
 /// `dupsim advise`.
 pub fn cmd_advise(opts: &AdviseOptions, out: Option<&Path>, json: bool) -> Result<i32, Error> {
     let advice = advise(opts)?;
     let out =
         out.map(Path::to_path_buf).unwrap_or_else(|| Path::new("reports").join(format!("{}-advise", advice.name)));
-    let written = output::write_all(&advice, &out)?;
+    let written = write_report(&advice, &out)?;
     for w in &advice.warnings {
         eprintln!("warning: {w}");
     }

@@ -27,6 +27,10 @@
 //!    dead-lettered messages; a lower cap can only remove deliveries). The
 //!    best few settings found are then simulated at every candidate cap.
 //! 5. The rules of thumb are simulated on the same load.
+//! 6. When no setting meets every budget, the shortest lease (VT 1 s, no
+//!    heartbeat) is simulated too: it has the shortest possible wait after a
+//!    crash, so the explanation can tell a retry budget that no lease meets
+//!    from one that conflicts with the duplicate budget.
 //!
 //! Stages 2-4 assume the monotone trends above; every reported number is
 //! nevertheless a simulated one, never an interpolation.
@@ -333,6 +337,26 @@ pub fn rank(a: &Evaluation, b: &Evaluation) -> std::cmp::Ordering {
         .then(a.duplicate_rate.upper.total_cmp(&b.duplicate_rate.upper))
         .then(a.dlq_rate.upper.total_cmp(&b.dlq_rate.upper))
         .then(a.setting.cmp(&b.setting))
+}
+
+/// Costs within this fraction of the cheapest count as equal: smaller
+/// differences are simulation noise (a few receives more or less).
+pub const COST_TIE: f64 = 0.01;
+
+/// Order settings that meet every budget: those costing at most
+/// `1 + COST_TIE` times the cheapest first, by shorter retry wait, fewer
+/// duplicates, fewer dead letters, cost and the setting; then the rest by [`rank`].
+pub fn order_feasible(v: &mut [Arc<Evaluation>]) {
+    v.sort_by(|a, b| rank(a, b));
+    let Some(min) = v.first().map(|e| e.cost_per_million_usd) else { return };
+    let near = v.iter().take_while(|e| e.cost_per_million_usd <= min * (1.0 + COST_TIE)).count();
+    v[..near].sort_by(|a, b| {
+        a.retry_p99_s
+            .total_cmp(&b.retry_p99_s)
+            .then(a.duplicate_rate.upper.total_cmp(&b.duplicate_rate.upper))
+            .then(a.dlq_rate.upper.total_cmp(&b.dlq_rate.upper))
+            .then(rank(a, b))
+    });
 }
 
 /// How many runs the full grid the search covers would take: every whole

@@ -175,6 +175,21 @@ pub fn timeline_chart(bars: &[GanttBar], marks: &[GanttMark], title: &str, path:
     }
 }
 
+/// The text elements of an SVG, in order (for tests).
+#[cfg(test)]
+fn svg_texts(svg: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = svg;
+    while let Some(start) = rest.find("<text") {
+        let after = &rest[start..];
+        let open_end = after.find('>').expect("unterminated <text");
+        let close = after.find("</text>").expect("unclosed <text>");
+        out.push(after[open_end + 1..close].trim().to_string());
+        rest = &after[close..];
+    }
+    out
+}
+
 // ---------------------------------------------------------------------------
 // Fonts, errors, atomic output
 // ---------------------------------------------------------------------------
@@ -1077,16 +1092,7 @@ mod tests {
 
     /// Text content of all `<text>` elements.
     fn texts(svg: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut rest = svg;
-        while let Some(start) = rest.find("<text") {
-            let after = &rest[start..];
-            let open_end = after.find('>').expect("unterminated <text");
-            let close = after.find("</text>").expect("unclosed <text>");
-            out.push(after[open_end + 1..close].trim().to_string());
-            rest = &after[close..];
-        }
-        out
+        svg_texts(svg)
     }
 
     fn assert_png(path: &Path) {
