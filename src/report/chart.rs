@@ -1,13 +1,12 @@
 //! Charts of sweep results and run timelines, drawn with plotters as SVG and PNG.
 //!
 //! This module turns plain data (points, grids, bars) into image files; it knows
-//! nothing about the simulator. Three charts are offered:
+//! nothing about the simulator. Four charts are offered:
 //!
-//! 1. [`tradeoff_chart`]: duplicate rate versus retry latency p99 per configuration,
-//!    with 95% confidence intervals and the Pareto front.
+//! 1. [`tradeoff_chart`]: duplicate rate (symlog axis) versus retry latency p99 per
+//!    configuration, with 95% confidence intervals and the Pareto front (labelled).
 //! 2. [`heatmap_chart`]: a value (e.g. duplicate rate) over two swept parameters.
 //! 3. [`timeline_chart`]: a Gantt chart of the attempts of one run.
-//!
 //! 4. [`advice_chart`]: the settings `dupsim advise` simulated, with the
 //!    recommendation, the rules of thumb and the budgets.
 //!
@@ -635,12 +634,16 @@ mod tests {
         let circles = svg.lines().filter(|l| l.contains("<circle") && l.contains(&marker)).count();
         assert_eq!(circles, 4, "one marker per finite point");
         let t = texts(&svg);
-        for label in ["vt=30s", "vt=60s", "vt=120s", "dominated", "Duplicates vs latency"] {
+        for label in ["vt=30s", "vt=60s", "vt=120s", "Duplicates vs latency"] {
             assert!(t.iter().any(|x| x == label), "missing label {label}");
         }
+        assert!(!t.iter().any(|x| x == "dominated"), "only the Pareto front is labelled");
         assert!(!t.iter().any(|x| x == "bad"), "non-finite point must be skipped");
         assert!(t.iter().any(|x| x == "retry latency p99 (s)"));
-        assert!(t.iter().any(|x| x == "duplicate rate"));
+        assert!(t.iter().any(|x| x == "duplicate rate (0, then log)"));
+        for tick in ["0", "1%", "10%"] {
+            assert!(t.iter().any(|x| x == tick), "symlog tick {tick}: {t:?}");
+        }
         let front_lines = svg.lines().filter(|l| l.contains("<polyline") && l.contains("opacity=\"0.7\"")).count();
         assert_eq!(front_lines, 1, "one Pareto step line");
         no_temp_files_left(dir.path());

@@ -2,6 +2,7 @@
 //! against retry latency p99 per configuration, with intervals and the Pareto
 //! front; only the front is labelled (the sweep's table names the rest).
 
+use super::axes::{draw_symlog_ticks, SymLog};
 use super::*;
 
 pub(super) const POINT_COLOUR: RGBColor = RGBColor(31, 119, 180);
@@ -32,36 +33,44 @@ pub(super) fn draw_tradeoff<DB: DrawingBackend>(
         &[
             (Swatch::Dot(POINT_COLOUR), "configuration (mean)"),
             (Swatch::ErrorBar(CI_COLOUR), "95% CI"),
-            (Swatch::Dot(PARETO_COLOUR), "Pareto-optimal"),
+            (Swatch::Dot(PARETO_COLOUR), "Pareto-optimal (labelled)"),
             (Swatch::Line(PARETO_COLOUR), "Pareto front"),
         ],
     )?;
     let finite = finite_points(points);
-    let mut chart = tradeoff_axes(&body, points, &finite)?;
+    let ys: Vec<f64> = finite
+        .iter()
+        .flat_map(|&i| {
+            let p = &points[i];
+            let (lo, hi) = ci(p).unwrap_or((p.dup_rate_mean, p.dup_rate_mean));
+            [lo, hi]
+        })
+        .collect();
+    let axis = SymLog::for_values(ys.iter().copied());
+    let y_max = ys.iter().copied().filter(|v| v.is_finite()).fold(0.0, f64::max);
+    let mut chart = tradeoff_axes(&body, points, &finite, &axis, y_max)?;
+    draw_symlog_ticks(root, &mut chart, &axis, &axis.ticks(y_max))?;
     if finite.is_empty() {
         return no_data_note(root, &chart);
     }
     let front = pareto_front(points);
-    draw_front_line(&mut chart, points, &front)?;
-    draw_error_bars(&mut chart, points, &finite)?;
-    draw_markers(&mut chart, points, &finite, &front)?;
-    draw_point_labels(root, &chart, points, &finite)
+    draw_front_line(&mut chart, points, &front, &axis)?;
+    draw_error_bars(&mut chart, points, &finite, &axis)?;
+    draw_markers(&mut chart, points, &finite, &front, &axis)?;
+    draw_point_labels(root, &chart, points, &finite, &front, &axis)
 }
 
 pub(super) fn tradeoff_axes<'a, DB: DrawingBackend>(
     body: &'a DrawingArea<DB, Shift>,
     points: &[TradeoffPoint],
     finite: &[usize],
+    axis: &SymLog,
+    y_max: f64,
 ) -> Result<XyChart<'a, DB>, String> {
     let xs = finite_minmax(finite.iter().map(|&i| points[i].retry_p99_s));
-    let ys = finite_minmax(finite.iter().flat_map(|&i| {
-        let p = &points[i];
-        let (lo, hi) = ci(p).unwrap_or((p.dup_rate_mean, p.dup_rate_mean));
-        [lo, hi]
-    }));
-    let (xr, yr) = (padded(xs, 0.08), padded(ys, 0.08));
-    let (x_nonneg, y_nonneg) = (xs.is_none_or(|m| m.0 >= 0.0), ys.is_none_or(|m| m.0 >= 0.0));
-    let (xspan, yspan) = (xr.end - xr.start, yr.end - yr.start);
+    let (xr, yr) = (padded(xs, 0.08), axis.range(y_max));
+    let x_nonneg = xs.is_none_or(|m| m.0 >= 0.0);
+    let xspan = xr.end - xr.start;
     let mut chart = ChartBuilder::on(body)
         .margin(15)
         .x_label_area_size(55)
@@ -70,10 +79,11 @@ pub(super) fn tradeoff_axes<'a, DB: DrawingBackend>(
         .msg()?;
     chart
         .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(0)
         .x_desc("retry latency p99 (s)")
-        .y_desc("duplicate rate")
+        .y_desc("duplicate rate (0, then log)")
         .x_label_formatter(&|v| fmt_tick(*v, xspan, x_nonneg))
-        .y_label_formatter(&|v| fmt_tick(*v, yspan, y_nonneg))
         .label_style(font(14))
         .axis_desc_style(font(16))
         .light_line_style(TRANSPARENT)
@@ -88,10 +98,11 @@ pub(super) fn draw_front_line<DB: DrawingBackend>(
     chart: &mut XyChart<DB>,
     points: &[TradeoffPoint],
     front: &[usize],
+    axis: &SymLog,
 ) -> DrawResult {
     let mut path = Vec::with_capacity(front.len() * 2);
     for &i in front {
-        let (x, y) = (points[i].retry_p99_s, points[i].dup_rate_mean);
+        let (x, y) = (points[i].retry_p99_s, axis.fwd(points[i].dup_rate_mean));
         if let Some(&(_, prev_y)) = path.last() {
             path.push((x, prev_y));
         }
@@ -109,12 +120,14 @@ pub(super) fn draw_error_bars<DB: DrawingBackend>(
     chart: &mut XyChart<DB>,
     points: &[TradeoffPoint],
     finite: &[usize],
+    axis: &SymLog,
 ) -> DrawResult {
     let cap = (chart.x_range().end - chart.x_range().start) * 0.005;
     let style = CI_COLOUR.stroke_width(1);
     let bars = finite.iter().filter_map(|&i| {
         let x = points[i].retry_p99_s;
         let (lo, hi) = ci(&points[i]).filter(|(lo, hi)| hi > lo)?;
+        let (lo, hi) = (axis.fwd(lo), axis.fwd(hi));
         let path = vec![(x - cap, lo), (x + cap, lo), (x, lo), (x, hi), (x - cap, hi), (x + cap, hi)];
         Some(PathElement::new(path, style))
     });
@@ -127,30 +140,34 @@ pub(super) fn draw_markers<DB: DrawingBackend>(
     points: &[TradeoffPoint],
     finite: &[usize],
     front: &[usize],
+    axis: &SymLog,
 ) -> DrawResult {
     let circles = finite.iter().map(|&i| {
         let colour = if front.contains(&i) { PARETO_COLOUR } else { POINT_COLOUR };
-        let xy = (points[i].retry_p99_s, points[i].dup_rate_mean);
+        let xy = (points[i].retry_p99_s, axis.fwd(points[i].dup_rate_mean));
         Circle::new(xy, POINT_RADIUS, colour.filled())
     });
     chart.draw_series(circles).msg()?;
     Ok(())
 }
 
-/// Labels each point, choosing among positions around it the first one that
-/// stays inside the plot and overlaps neither other labels nor markers.
+/// Labels the Pareto-optimal points (the others are named in the sweep's
+/// table), each at the first position around it that stays inside the plot
+/// and overlaps neither other labels nor markers.
 pub(super) fn draw_point_labels<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     chart: &XyChart<DB>,
     points: &[TradeoffPoint],
     finite: &[usize],
+    front: &[usize],
+    axis: &SymLog,
 ) -> DrawResult {
     let style = font(13).color(&RGBColor(40, 40, 40));
     let (xr, yr) = chart.plotting_area().get_pixel_range();
-    let centre = |i: usize| chart.backend_coord(&(points[i].retry_p99_s, points[i].dup_rate_mean));
+    let centre = |i: usize| chart.backend_coord(&(points[i].retry_p99_s, axis.fwd(points[i].dup_rate_mean)));
     let r = POINT_RADIUS + 1;
     let mut taken: Vec<PxBox> = finite.iter().map(|&i| centre(i)).map(|(x, y)| (x - r, y - r, x + r, y + r)).collect();
-    for &i in finite {
+    for &i in front {
         let (w, h) = text_size(root, &points[i].label, &style);
         let candidates = label_candidates(centre(i), (w, h));
         let inside = |b: &PxBox| b.0 >= xr.start && b.2 <= xr.end && b.1 >= yr.start && b.3 <= yr.end;
