@@ -124,6 +124,9 @@ enum Command {
         /// Print the result as one JSON object, nothing else.
         #[arg(long)]
         json: bool,
+        /// Simulate every setting of the full grid instead of searching it (slow; checks the search).
+        #[arg(long)]
+        exhaustive: bool,
         /// Override a scenario value, e.g. run.messages=2000.
         #[arg(long = "set", value_name = "PATH=VALUE")]
         set: Vec<String>,
@@ -190,6 +193,7 @@ fn dispatch(command: Command) -> Result<i32, Error> {
             threads,
             out,
             json,
+            exhaustive,
             set,
         } => {
             use crate::advise::{AdviseOptions, Budgets, ProcessingInput};
@@ -221,6 +225,7 @@ fn dispatch(command: Command) -> Result<i32, Error> {
                 replications,
                 timeout_ns: timeout.as_deref().map(|t| duration_flag("--timeout", t)).transpose()?,
                 threads,
+                exhaustive,
             };
             crate::advise::cmd_advise(&opts, out.as_deref(), json)
         }

@@ -255,7 +255,7 @@ fn read_json_lines(file: &Path, text: &str, opts: &ReadOptions) -> Result<Observ
     };
     let (source, unit) = match &shape {
         JsonShape::Field(f, u) => (format!("JSON lines, field `{f}`"), format!("{} ({note})", u.name())),
-        JsonShape::Span(s, e) => (format!("JSON lines, `{e}` - `{s}`"), "timestamps (end minus start)".to_string()),
+        JsonShape::Span(s, e) => (format!("JSON lines, `{e}` - `{s}`"), "seconds (end minus start)".to_string()),
     };
     Ok(Observed { sorted: values, source, unit, warnings: Vec::new() })
 }

@@ -44,6 +44,7 @@ fn opts(scenario: PathBuf, b: Budgets, threads: usize) -> AdviseOptions {
         replications: 2,
         timeout_ns: None,
         threads: Some(threads),
+        exhaustive: false,
     }
 }
 
@@ -101,6 +102,22 @@ fn duplicates_no_lease_can_prevent_bind_and_are_explained() {
     assert_eq!(b.constraints, vec![Constraint::DuplicateRate]);
     assert!(b.explanation.contains("do not depend on the lease"), "{}", b.explanation);
     assert!(!a.closest.is_empty() && a.closest.len() <= 3);
+}
+
+#[test]
+fn a_budget_below_what_the_sample_can_show_says_so() {
+    // 240 messages without a duplicate: the 95% Wilson bound is
+    // 1.645^2 / (240 + 1.645^2) = 1.1%, so a 0.1% budget cannot be shown.
+    let dir = tempfile::tempdir().unwrap();
+    let a = advise(&opts(constant_45(dir.path(), ""), budgets(0.001, 60.0), 2)).unwrap();
+    assert!(!a.met());
+    let b = a.binding.unwrap();
+    assert_eq!(b.constraints, vec![Constraint::DuplicateRate]);
+    assert!(
+        b.explanation.contains("sample is too small") && b.explanation.contains("2706 messages"),
+        "{}",
+        b.explanation
+    );
 }
 
 #[test]
@@ -297,4 +314,20 @@ fn reader_names_the_line_of_a_bad_value() {
     assert!(fail("l.txt", "\n\n", None).contains("no durations found"));
     let missing = read(&d.join("nope.txt"), &ReadOptions::default()).unwrap_err().to_string();
     assert!(missing.contains("nope.txt: cannot read"), "{missing}");
+}
+
+#[test]
+fn the_search_finds_what_the_full_grid_finds() {
+    // Crashes make the lease matter for the retry wait, so the budgets cut
+    // through the grid; the bisections must land on the full grid's answer.
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = constant_45(dir.path(), "crash = { mtbf = \"10m\", restart_delay = \"1s\" }");
+    let searched = advise(&opts(scenario.clone(), budgets(0.05, 30.0), 2)).unwrap();
+    let mut o = opts(scenario, budgets(0.05, 30.0), 2);
+    o.exhaustive = true;
+    let full = advise(&o).unwrap();
+    assert_eq!(full.runs, full.full_grid_runs + 2 * (1 + full.rules.len() as u64), "pilot and rules besides the grid");
+    let (s, f) = (searched.recommendation.unwrap(), full.recommendation.unwrap());
+    assert_eq!(s.setting, f.setting, "search {} vs full grid {}", s.setting.label(), f.setting.label());
+    assert!(searched.runs * 4 < full.runs, "{} vs {}", searched.runs, full.runs);
 }

@@ -65,6 +65,8 @@ pub struct AdviseOptions {
     /// the scenario's handler where every step is bounded.
     pub timeout_ns: Option<Nanos>,
     pub threads: Option<usize>,
+    /// Simulate the full grid instead of searching it (to check the search).
+    pub exhaustive: bool,
 }
 
 /// A rule of thumb, as simulated.
@@ -291,7 +293,7 @@ pub fn advise(opts: &AdviseOptions) -> Result<Advice, Error> {
     let bar = progress_bar();
     let ev = Evaluator::new(&load, opts.budgets, bar.clone());
     let (found, rules) = pool.install(|| -> Result<_, Error> {
-        let found = search::search(&ev, scenario_mrc)?;
+        let found = search::search(&ev, scenario_mrc, opts.exhaustive)?;
         bar.set_message("rules of thumb");
         let rules: Vec<(&'static str, String, Setting)> =
             rule_settings(&found.processing, timeout_ns, knobs, scenario_mrc);
@@ -425,6 +427,18 @@ fn binding(b: &Budgets, evaluated: &[Arc<Evaluation>]) -> Binding {
         }
         let Some(e) = best_by(c, &all) else { break };
         let explanation = match c {
+            Constraint::DuplicateRate if e.duplicate_effects == 0 => {
+                let z = crate::dist::inverse_normal_cdf(b.confidence);
+                format!(
+                    "duplicate rate: the sample is too small to show a rate of {} or below: with no duplicate in {} messages the {:.0}% upper bound is still {} (at {}). Simulate about {:.0} messages or more (run.messages x --replications).",
+                    pct(limit),
+                    e.logical_sent,
+                    b.confidence * 100.0,
+                    pct(e.duplicate_rate.upper),
+                    e.setting.label(),
+                    (z * z / limit).ceil()
+                )
+            }
             Constraint::DuplicateRate => format!(
                 "duplicate rate: no setting tried brings its {:.0}% upper bound to {} or below; the lowest is {} at {} (mean {}). {}",
                 b.confidence * 100.0,

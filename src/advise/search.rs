@@ -22,10 +22,14 @@
 //!    crashed worker's message wait longer (up to k x i) and lets more slow
 //!    attempts outlive a short first lease, so "meets the duplicate and
 //!    retry budgets" holds for a prefix of the ladder: the longest interval
-//!    that does (the cheapest) is found by bisection over the ladder.
+//!    that does (the cheapest) is found by bisection over the ladder; then
+//!    shorter intervals are tried while their cost stays within 1% of it
+//!    (the recommendation prefers the shorter wait among near-equal costs).
 //! 4. maxReceiveCount: stages 2-3 run at the largest candidate (fewest
 //!    dead-lettered messages; a lower cap can only remove deliveries). The
-//!    best few settings found are then simulated at every candidate cap.
+//!    best few settings simulated so far (in the order the recommendation
+//!    is chosen in, bisection probes included) are then simulated at every
+//!    candidate cap.
 //! 5. The rules of thumb are simulated on the same load.
 //! 6. When no setting meets every budget, the shortest lease (VT 1 s, no
 //!    heartbeat) is simulated too: it has the shortest possible wait after a
@@ -247,6 +251,20 @@ impl<'a> Evaluator<'a> {
                 None => hi = mid,
             }
         }
+        // Shorter intervals cost more but shorten the wait after a crash; the
+        // recommendation prefers the shorter wait among costs within
+        // COST_TIE of the cheapest, so walk down while the cost stays there.
+        if let Some(b) = &best {
+            let limit = b.cost_per_million_usd * (1.0 + COST_TIE);
+            let mut i = lo;
+            while i > 0 {
+                i -= 1;
+                match probe(i as usize)? {
+                    Some(e) if e.cost_per_million_usd <= limit => {}
+                    _ => break,
+                }
+            }
+        }
         Ok(best)
     }
 }
@@ -288,9 +306,10 @@ pub fn ceil_s(s: f64, max: u32) -> u32 {
     (s.ceil().min(f64::from(max))) as u32
 }
 
-/// Run the search (stages 1-4). Afterwards `ev.evaluated()` holds every
-/// simulated setting.
-pub fn search(ev: &Evaluator, scenario_mrc: Option<u32>) -> Result<Found, Error> {
+/// Run the search (stages 1-4), or with `exhaustive` every setting of the
+/// full grid (to check the search against). Afterwards `ev.evaluated()`
+/// holds every simulated setting.
+pub fn search(ev: &Evaluator, scenario_mrc: Option<u32>, exhaustive: bool) -> Result<Found, Error> {
     let k = ev.load.knobs;
     let mut mrcs: Vec<u32> = MAX_RECEIVE_COUNTS.to_vec();
     mrcs.extend(scenario_mrc);
@@ -304,6 +323,13 @@ pub fn search(ev: &Evaluator, scenario_mrc: Option<u32>) -> Result<Found, Error>
     let vt_hi_s = ceil_s(max_s + 1.0, k.lease_max_s);
     let ladder: Vec<u32> =
         INTERVALS_S.iter().copied().filter(|&i| f64::from(i) < max_s && i < k.lease_max_s / 3).collect();
+    if exhaustive {
+        ev.bar.set_message("full grid");
+        let found = Found { pilot, processing, max_receive_counts: mrcs, vt_hi_s, ladder };
+        let all = full_grid(&found);
+        all.par_iter().map(|s| ev.eval(*s).map(|_| ())).collect::<Result<(), Error>>()?;
+        return Ok(found);
+    }
     ev.bar.set_message("lease x heartbeat");
     // Stage 2 and 3, in parallel: family None, then one per multiple.
     let families: Vec<Option<u32>> =
@@ -315,10 +341,20 @@ pub fn search(ev: &Evaluator, scenario_mrc: Option<u32>) -> Result<Found, Error>
             Some(m) => ev.best_heartbeat(&ladder, *m, mrc_ref),
         })
         .collect::<Result<_, Error>>()?;
-    // Stage 4: the best few (by cost) at every cap.
+    // Stage 4: the best few at every cap: the first in the recommendation's
+    // order among all settings simulated so far that meet every budget
+    // (probes of the bisections included), else the families' best.
     ev.bar.set_message("maxReceiveCount");
-    let mut best: Vec<Arc<Evaluation>> = found.into_iter().flatten().collect();
-    best.sort_by(|a, b| rank(a, b));
+    let mut best: Vec<Arc<Evaluation>> = ev
+        .evaluated()
+        .into_iter()
+        .filter(|e| e.setting.vt_s < k.lease_max_s && ev.budgets.meets_all(&e.measured()))
+        .collect();
+    order_feasible(&mut best);
+    if best.is_empty() {
+        best = found.into_iter().flatten().collect();
+        best.sort_by(|a, b| rank(a, b));
+    }
     let jobs: Vec<Setting> = best
         .iter()
         .take(MRC_STAGE_TOP)
@@ -357,6 +393,22 @@ pub fn order_feasible(v: &mut [Arc<Evaluation>]) {
             .then(a.dlq_rate.upper.total_cmp(&b.dlq_rate.upper))
             .then(rank(a, b))
     });
+}
+
+/// Every setting of the full grid the search covers.
+pub fn full_grid(found: &Found) -> Vec<Setting> {
+    let mut out = Vec::new();
+    for &m in &found.max_receive_counts {
+        let mrc = Some(m);
+        out.extend((1..=found.vt_hi_s).map(|vt| Setting { vt_s: vt, heartbeat: None, max_receive_count: mrc }));
+        for &k in EXTENSION_MULTIPLES {
+            for &i in &found.ladder {
+                let hb = Some(Heartbeat { interval_s: i, extension_s: k * i });
+                out.extend((1..=i + 1).map(|vt| Setting { vt_s: vt, heartbeat: hb, max_receive_count: mrc }));
+            }
+        }
+    }
+    out
 }
 
 /// How many runs the full grid the search covers would take: every whole
