@@ -368,13 +368,13 @@ fn is_search_point(e: &Evaluation, found: &search::Found) -> bool {
     mrc_ok && lease_ok
 }
 
-/// The next cheapest settings after the first, each with a lease and
-/// heartbeat not shown before.
+/// The settings after the first, each with a VT and heartbeat interval not
+/// shown before.
 fn runners_up(feasible: &[Arc<Evaluation>], n: usize) -> Vec<Arc<Evaluation>> {
     let mut shown = Vec::new();
     let mut out = Vec::new();
     for e in feasible {
-        let key = (e.setting.vt_s, e.setting.heartbeat);
+        let key = (e.setting.vt_s, e.setting.heartbeat.map(|h| h.interval_s));
         if shown.contains(&key) {
             continue;
         }

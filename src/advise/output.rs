@@ -429,7 +429,7 @@ fn markdown(a: &Advice, snippet_sh: &str, snippet_tf: &str) -> String {
     let _ = writeln!(t, "- Scenario: `{}` (broker `{}`)", a.scenario_file.display(), a.knobs.broker);
     let _ = writeln!(
         t,
-        "- Processing times: {} (p50 {:.2} s, p99 {:.2} s, max {:.2} s)",
+        "- Processing times: {}; p50 {:.2} s, p99 {:.2} s, max {:.2} s",
         a.processing_source, a.processing.p50_s, a.processing.p99_s, a.processing.max_s
     );
     let _ = writeln!(t, "- Budgets: {}", budgets_text(a));
@@ -462,7 +462,7 @@ fn markdown(a: &Advice, snippet_sh: &str, snippet_tf: &str) -> String {
     for r in &a.rules {
         let _ = writeln!(t, "- {}: {}", r.name, r.derivation);
     }
-    t.push_str("\n## Chart\n\n![duplicate rate against retry latency p99](pareto.svg)\n\nEvery simulated setting; the Pareto front (no other setting has both fewer duplicates and a shorter retry wait) is labelled, the recommendation is the star, the rules of thumb are the crosses, and the dashed lines are the budgets.\n\n");
+    t.push_str("\n## Chart\n\n![duplicate rate against retry latency p99](pareto.svg)\n\nEvery simulated setting; the Pareto front (no other setting has both fewer duplicates and a shorter retry wait) is labelled, the recommendation is the gold circle, each rule of thumb has its own marker (named in the legend), and the dashed lines are the budgets. The duplicate-rate axis is symlog: zero, then decades.\n\n");
     if a.recommendation.is_some() || !a.closest.is_empty() {
         let _ = writeln!(t, "## Snippets\n\n```sh\n{}```\n\n```hcl\n{}```\n", snippet_sh, snippet_tf);
         t.push_str(
