@@ -21,7 +21,7 @@
 //! otherwise detected from the column or field name (`*_ms`, `*Ms`,
 //! `*millis*`, `@duration` (Lambda's REPORT line, in ms): milliseconds;
 //! anything else: seconds). A value that cannot be read is an error naming
-//! `file:line`; blank lines are skipped.
+//! `file:line`; blank lines (and lines of spaces) are skipped.
 
 use crate::duration::{from_secs_f64, Nanos, NS_PER_S};
 use crate::error::{InputError, Location};
@@ -142,6 +142,7 @@ fn read_csv(file: &Path, bytes: &[u8], column: Option<&str>, unit: Option<Unit>)
         csv::ReaderBuilder::new().has_headers(false).trim(csv::Trim::All).flexible(true).from_reader(bytes);
     let mut index = 0;
     let mut header: Option<String> = None;
+    let mut first_row = true;
     let mut values = Vec::new();
     let mut unit_used = unit.unwrap_or(Unit::Seconds);
     let mut unit_note = if unit.is_some() { "as given" } else { "the default" };
@@ -150,8 +151,12 @@ fn read_csv(file: &Path, bytes: &[u8], column: Option<&str>, unit: Option<Unit>)
             let line = e.position().map_or(row as u64 + 1, |p| p.line());
             at_line(file, line, format!("not valid CSV: {e}"))
         })?;
-        let line = record.position().map_or(row as u64 + 1, |p| p.line());
-        if row == 0 && record.get(0).is_some_and(|f| f.parse::<f64>().is_err()) {
+        let line = record.position().map_or(row as u64 + 1, |p| line_of(bytes, p.byte()));
+        if record.iter().all(str::is_empty) {
+            continue; // a line of spaces
+        }
+        let first = std::mem::replace(&mut first_row, false);
+        if first && record.get(0).is_some_and(|f| f.parse::<f64>().is_err()) {
             if let Some(c) = column {
                 index = record.iter().position(|h| h == c).ok_or_else(|| {
                     let names: Vec<&str> = record.iter().collect();
@@ -166,7 +171,7 @@ fn read_csv(file: &Path, bytes: &[u8], column: Option<&str>, unit: Option<Unit>)
             header = Some(name);
             continue;
         }
-        if let (0, Some(c)) = (row, column) {
+        if let (true, Some(c)) = (first, column) {
             return Err(at_line(
                 file,
                 line,
@@ -185,6 +190,16 @@ fn read_csv(file: &Path, bytes: &[u8], column: Option<&str>, unit: Option<Unit>)
         None => format!("CSV column {}", index + 1),
     };
     Ok(Observed { sorted: values, source, unit: format!("{} ({unit_note})", unit_used.name()), warnings: Vec::new() })
+}
+
+/// The 1-based line of the record starting at byte `offset` (csv counts a
+/// record after a blank line from the blank line; skip it).
+fn line_of(bytes: &[u8], offset: u64) -> u64 {
+    let mut at = (offset as usize).min(bytes.len());
+    while at < bytes.len() && (bytes[at] == b'\n' || bytes[at] == b'\r') {
+        at += 1;
+    }
+    1 + bytes[..at].iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 /// A duration written as a number of `unit`.

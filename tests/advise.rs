@@ -70,6 +70,24 @@ fn constant_45s_without_crashes_needs_the_smallest_vt_above_45s_or_a_heartbeat()
 }
 
 #[test]
+fn a_processing_distribution_replaces_the_handler() {
+    // The scenario's handler takes 1 s; --processing says 45 s, so the
+    // answer is that of constant 45 s processing.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(constant_45(dir.path(), "")).unwrap().replace("\"45s\"", "\"1s\"");
+    let scenario = write(dir.path(), "fast.toml", &text);
+    let mut o = opts(scenario, budgets(0.05, 60.0), 2);
+    o.processing = ProcessingInput::Distribution("{ kind = \"constant\", value = \"45s\" }".into());
+    let a = advise(&o).unwrap();
+    assert_eq!(a.processing.max_s, 45.0);
+    let rec = a.recommendation.unwrap();
+    assert!(rec.setting.heartbeat.is_some() || rec.setting.vt_s == 46, "{}", rec.setting.label());
+    o.processing = ProcessingInput::Distribution("{ kind = \"lognormal\", median = \"20s\" }".into());
+    let e = advise(&o).err().unwrap().to_string();
+    assert!(e.starts_with("--processing { kind"), "{e}");
+}
+
+#[test]
 fn a_retry_budget_shorter_than_processing_calls_for_a_heartbeat() {
     // Crashes: a crashed worker's message waits until its lease ends. Without
     // a heartbeat the lease must exceed 45 s (above), so crashed messages wait
@@ -255,7 +273,7 @@ fn reader_accepts_each_format() {
         read(&p, &ReadOptions { column: column.map(String::from), unit }).unwrap()
     };
     // One value per line, seconds by default; blank lines skipped; sorted.
-    let o = read_with("a.txt", "3\n1.5\n\n2\n", None, None);
+    let o = read_with("a.txt", "3\n1.5\n\n  \n2\n", None, None);
     assert_eq!(o.sorted, vec![1_500_000_000, 2 * NS, 3 * NS]);
     assert!(o.unit.starts_with("seconds"));
     // --unit ms.
@@ -301,6 +319,7 @@ fn reader_names_the_line_of_a_bad_value() {
     assert!(fail("a.txt", "1\n\n2\nx2\n", None).ends_with("a.txt:4: `x2` is not a number of seconds"));
     assert!(fail("b.txt", "1\n-3\n", None).contains("b.txt:2: duration -3 must be a non-negative"));
     assert!(fail("c.csv", "a,b\n1,2\n3,\n", Some("b")).contains("c.csv:3: `` is not a number"));
+    assert!(fail("c2.csv", "a,b\n1,2\n\n\n3,y\n", Some("b")).contains("c2.csv:5: `y` is not a number"));
     assert!(fail("d.csv", "a,b\n1,2\n", Some("z")).contains("d.csv:1: no column `z`; the header has [a, b]"));
     assert!(fail("e.csv", "1,2\n", Some("b")).contains("e.csv:1: no header row"));
     assert!(fail("f.jsonl", "{\"duration\":1}\n{\"duration\":2\n", None).contains("f.jsonl:2: not a JSON object"));
@@ -330,4 +349,26 @@ fn the_search_finds_what_the_full_grid_finds() {
     let (s, f) = (searched.recommendation.unwrap(), full.recommendation.unwrap());
     assert_eq!(s.setting, f.setting, "search {} vs full grid {}", s.setting.label(), f.setting.label());
     assert!(searched.runs * 4 < full.runs, "{} vs {}", searched.runs, full.runs);
+}
+
+#[test]
+fn scenario_empirical_files_use_the_same_reader_in_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = |file: &str| {
+        format!("name = \"e\"\n[run]\nmessages = 1\n[producer]\narrival = {{ kind = \"constant\", interval = \"1s\" }}\n[[workers]]\nname = \"w\"\n[handler]\nduration = {{ kind = \"empirical\", file = \"{file}\", column = \"latency_ms\" }}\n")
+    };
+    // A scenario's empirical CSV is always in seconds, whatever its header says.
+    write(dir.path(), "ok.csv", "id,latency_ms\n1,2.5\n\n2,4\n");
+    let path = write(dir.path(), "ok.toml", &scenario("ok.csv"));
+    let s = dupsim::Source::load(&path).unwrap().resolve(&[], None).unwrap();
+    match &s.handler.steps[0] {
+        dupsim::scenario::Step::Delay(dupsim::dist::Dist::Empirical { sorted }) => {
+            assert_eq!(sorted, &vec![2_500_000_000, 4 * NS])
+        }
+        other => panic!("{other:?}"),
+    }
+    write(dir.path(), "bad.csv", "id,latency_ms\n1,2.5\n\n2,x\n");
+    let path = write(dir.path(), "bad.toml", &scenario("bad.csv"));
+    let e = dupsim::Source::load(&path).unwrap().resolve(&[], None).unwrap_err().to_string();
+    assert!(e.contains("bad.toml:9:") && e.contains("bad.csv:4: `x` is not a number of seconds"), "{e}");
 }

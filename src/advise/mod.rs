@@ -125,7 +125,7 @@ impl Advice {
 pub fn parse_distribution(text: &str) -> Result<Dist, InputError> {
     let flag = format!("--processing {text}");
     let stub = format!(
-        "name = \"processing\"\n[producer]\narrival = {{ kind = \"constant\", interval = \"1s\" }}\n[[workers]]\nname = \"w\"\n[handler]\nduration = {text}\n"
+        "name = \"processing\"\n[run]\nmessages = 1\n[producer]\narrival = {{ kind = \"constant\", interval = \"1s\" }}\n[[workers]]\nname = \"w\"\n[handler]\nduration = {text}\n"
     );
     let source = Source::from_text(Path::new(""), stub).map_err(|e| InputError::flag(&flag, e.message))?;
     let s = source.resolve(&[], None).map_err(|e| InputError::flag(&flag, e.message))?;
