@@ -93,6 +93,61 @@ enum Command {
         #[arg(long)]
         list: bool,
     },
+    /// Find the cheapest visibility timeout, heartbeat and maxReceiveCount that
+    /// meet a duplicate-rate and retry-latency budget (see docs/advise.md).
+    Advise {
+        scenario: PathBuf,
+        /// Processing times as a distribution, e.g. '{kind="lognormal", median="20s", p99="45s"}'
+        /// (default: the scenario's handler).
+        #[arg(long, value_name = "DIST", conflicts_with = "durations")]
+        processing: Option<String>,
+        /// Observed processing times: one per line, a CSV column, or JSON lines
+        /// with a duration or start/end timestamps.
+        #[arg(long, value_name = "FILE")]
+        durations: Option<PathBuf>,
+        /// The CSV column or JSON field holding durations.
+        #[arg(long, value_name = "NAME", requires = "durations")]
+        column: Option<String>,
+        /// Unit of duration values: s or ms (default: from the column name, else s).
+        #[arg(long, value_name = "s|ms", requires = "durations")]
+        unit: Option<String>,
+        /// Largest acceptable duplicate rate (its upper confidence bound), e.g. 0.001.
+        #[arg(long, value_name = "RATE")]
+        max_duplicate_rate: f64,
+        /// Confidence level of the duplicate-rate bound.
+        #[arg(long, default_value_t = 0.95)]
+        confidence: f64,
+        /// Longest acceptable retry-latency p99 (how long a failed or crashed message may wait), e.g. 2m.
+        #[arg(long, value_name = "DURATION")]
+        max_retry_p99: String,
+        /// Largest acceptable cost per million messages, USD.
+        #[arg(long, value_name = "USD")]
+        max_cost_per_million: Option<f64>,
+        /// Largest acceptable fraction of messages dead-lettered (upper confidence bound).
+        #[arg(long, value_name = "RATE")]
+        max_dlq_rate: Option<f64>,
+        /// Handler timeout for the "6x timeout" rule of thumb (default: from the scenario's handler).
+        #[arg(long, value_name = "DURATION")]
+        timeout: Option<String>,
+        /// Replications per setting (at least 2).
+        #[arg(long, default_value_t = 3)]
+        replications: u32,
+        /// Worker threads (default: all cores); the answer does not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Output directory (default reports/<scenario name>-advise/).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Print the result as one JSON object, nothing else.
+        #[arg(long)]
+        json: bool,
+        /// Simulate every setting of the full grid instead of searching it (slow; checks the search).
+        #[arg(long)]
+        exhaustive: bool,
+        /// Override a scenario value, e.g. run.messages=2000.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+    },
     /// Join the outputs of the shards of one sweep and write its report.
     Merge {
         #[arg(required = true)]
@@ -140,6 +195,58 @@ fn dispatch(command: Command) -> Result<i32, Error> {
         }
         Command::Merge { dirs, out } => crate::sweep::cmd_merge(&dirs, out.as_deref()),
         Command::Theory { cases, set, replications, list } => cmd_theory(&cases, &set, replications, list),
+        Command::Advise {
+            scenario,
+            processing,
+            durations,
+            column,
+            unit,
+            max_duplicate_rate,
+            confidence,
+            max_retry_p99,
+            max_cost_per_million,
+            max_dlq_rate,
+            timeout,
+            replications,
+            threads,
+            out,
+            json,
+            exhaustive,
+            set,
+        } => {
+            use crate::advise::{AdviseOptions, Budgets, ProcessingInput};
+            let duration_flag = |flag: &str, text: &str| {
+                crate::duration::parse(text).map_err(|m| InputError::flag(format!("{flag} {text}"), m))
+            };
+            let processing = match (processing, durations) {
+                (Some(text), _) => ProcessingInput::Distribution(text),
+                (None, Some(path)) => ProcessingInput::File {
+                    path,
+                    read: crate::observed::ReadOptions {
+                        column,
+                        unit: unit.as_deref().map(crate::advise::parse_unit).transpose()?,
+                    },
+                },
+                (None, None) => ProcessingInput::Scenario,
+            };
+            let opts = AdviseOptions {
+                scenario,
+                overrides: parse_overrides(&set)?,
+                processing,
+                budgets: Budgets {
+                    max_duplicate_rate,
+                    confidence,
+                    max_retry_p99_s: crate::duration::as_secs_f64(duration_flag("--max-retry-p99", &max_retry_p99)?),
+                    max_cost_per_million_usd: max_cost_per_million,
+                    max_dlq_rate,
+                },
+                replications,
+                timeout_ns: timeout.as_deref().map(|t| duration_flag("--timeout", t)).transpose()?,
+                threads,
+                exhaustive,
+            };
+            crate::advise::cmd_advise(&opts, out.as_deref(), json)
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 use crate::dist::Dist;
 use crate::duration::{self, Nanos, NS_PER_S};
 use crate::error::{InputError, Location};
+use crate::observed::Unit;
 use crate::scenario::*;
 use crate::spans::Item;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -1136,49 +1137,11 @@ fn resolve_dist(ctx: &Ctx, path: &str, d: &RawDist) -> Result<Dist, InputError> 
         }
         RawDistKind::Empirical { file, column } => {
             let base = ctx.source.path.parent().unwrap_or(Path::new("."));
-            let sorted =
-                read_empirical(&base.join(file), column.as_deref()).map_err(|m| ctx.err(&format!("{path}.file"), m))?;
+            let sorted = crate::observed::read_csv_column(&base.join(file), column.as_deref(), Some(Unit::Seconds))
+                .map_err(|e| ctx.err(&format!("{path}.file"), e.to_string()))?;
             Dist::Empirical { sorted }
         }
     })
-}
-
-/// Observed latencies in seconds from a CSV column (default: the first).
-/// A header row is recognised by a non-numeric first field.
-fn read_empirical(file: &Path, column: Option<&str>) -> Result<Vec<Nanos>, String> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .trim(csv::Trim::All)
-        .from_path(file)
-        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let mut index = 0;
-    let mut values = Vec::new();
-    for (row, record) in reader.records().enumerate() {
-        let record = record.map_err(|e| format!("{}: {e}", file.display()))?;
-        if row == 0 && record.get(0).is_some_and(|f| f.parse::<f64>().is_err()) {
-            if let Some(c) = column {
-                index = record.iter().position(|h| h == c).ok_or(format!("{}: no column `{c}`", file.display()))?;
-            }
-            continue;
-        }
-        let field = record.get(index).unwrap_or("");
-        let v: f64 = field
-            .parse()
-            .map_err(|_| format!("{}:{}: `{field}` is not a number of seconds", file.display(), row + 1))?;
-        if !(v.is_finite() && v >= 0.0) {
-            return Err(format!(
-                "{}:{}: latency {v} must be a non-negative number of seconds",
-                file.display(),
-                row + 1
-            ));
-        }
-        values.push(duration::from_secs_f64(v));
-    }
-    if values.is_empty() {
-        return Err(format!("{}: no latencies found", file.display()));
-    }
-    values.sort_unstable();
-    Ok(values)
 }
 
 #[cfg(test)]

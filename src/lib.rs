@@ -8,6 +8,7 @@
 //! `sweep.rs` runs grids of scenarios in parallel, `check.rs` evaluates a
 //! scenario's `[expect]`, `report/` draws charts. See ARCHITECTURE.md.
 
+pub mod advise;
 pub mod broker;
 pub mod check;
 pub mod cli;
@@ -21,6 +22,7 @@ pub mod expect;
 pub mod idempotency;
 pub mod metrics;
 pub mod network;
+pub mod observed;
 pub mod output;
 pub mod producer;
 pub mod report;

@@ -1,17 +1,35 @@
 //! Charts of sweep results and run timelines, drawn with plotters as SVG and PNG.
 //!
 //! This module turns plain data (points, grids, bars) into image files; it knows
-//! nothing about the simulator. Three charts are offered:
+//! nothing about the simulator. Four charts are offered:
 //!
-//! 1. [`tradeoff_chart`]: duplicate rate versus retry latency p99 per configuration,
-//!    with 95% confidence intervals and the Pareto front.
+//! 1. [`tradeoff_chart`]: duplicate rate (symlog axis) versus retry latency p99 per
+//!    configuration, with 95% confidence intervals and the Pareto front (labelled).
 //! 2. [`heatmap_chart`]: a value (e.g. duplicate rate) over two swept parameters.
 //! 3. [`timeline_chart`]: a Gantt chart of the attempts of one run.
+//! 4. [`advice_chart`]: the settings `dupsim advise` simulated, with the
+//!    recommendation, the rules of thumb and the budgets.
+//!
+//! This file holds the plain-data types, the entry points, file output and
+//! the drawing helpers the charts share; each chart is drawn in its own
+//! module (`chart/tradeoff.rs`, `heatmap.rs`, `timeline.rs`, `advice.rs`),
+//! and `chart/axes.rs` has the symlog axis for rates.
 //!
 //! Text is rendered with an embedded DejaVu Sans font (registered with plotters'
 //! `ab_glyph` support), so no system font library is needed. Every file is
 //! written atomically (temp file in the same directory, then rename) and the
 //! output is deterministic: the same input yields byte-identical SVG.
+
+mod advice;
+mod axes;
+mod heatmap;
+mod timeline;
+mod tradeoff;
+
+pub use advice::{advice_chart, advice_front, AdviceChart, AdvicePoint, AdvicePointKind};
+use heatmap::*;
+use timeline::*;
+use tradeoff::*;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -168,6 +186,21 @@ pub fn timeline_chart(bars: &[GanttBar], marks: &[GanttMark], title: &str, path:
         Some("png") => write_png(path, size, |r| draw_gantt(r, &plan)),
         _ => Err(ChartError(format!("{}: unsupported extension (use .svg or .png)", path.display()))),
     }
+}
+
+/// The text elements of an SVG, in order (for tests).
+#[cfg(test)]
+fn svg_texts(svg: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = svg;
+    while let Some(start) = rest.find("<text") {
+        let after = &rest[start..];
+        let open_end = after.find('>').expect("unterminated <text");
+        let close = after.find("</text>").expect("unclosed <text>");
+        out.push(after[open_end + 1..close].trim().to_string());
+        rest = &after[close..];
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------
@@ -483,173 +516,11 @@ fn label_area_width<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, labels: &
     (widest + 20 + extra).clamp(50, 290) as u32
 }
 
-// ---------------------------------------------------------------------------
-// Chart 1: trade-off
-// ---------------------------------------------------------------------------
-
-const POINT_COLOUR: RGBColor = RGBColor(31, 119, 180);
-const PARETO_COLOUR: RGBColor = RGBColor(214, 39, 40);
-const CI_COLOUR: RGBColor = RGBColor(110, 110, 110);
-const POINT_RADIUS: i32 = 5;
-
-fn finite_points(points: &[TradeoffPoint]) -> Vec<usize> {
-    (0..points.len()).filter(|&i| points[i].retry_p99_s.is_finite() && points[i].dup_rate_mean.is_finite()).collect()
-}
-
-/// The confidence interval of a point, widened to contain the mean; None if
-/// the bounds are not finite.
-fn ci(p: &TradeoffPoint) -> Option<(f64, f64)> {
-    let (lo, hi) = (p.dup_rate_lo, p.dup_rate_hi);
-    (lo.is_finite() && hi.is_finite()).then(|| (lo.min(hi).min(p.dup_rate_mean), hi.max(lo).max(p.dup_rate_mean)))
-}
-
-fn draw_tradeoff<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    points: &[TradeoffPoint],
-    title: &str,
-) -> DrawResult {
-    let area = titled_area(root, title)?;
-    let (legend, body) = area.split_vertically(30);
-    legend_row(
-        &legend,
-        &[
-            (Swatch::Dot(POINT_COLOUR), "configuration (mean)"),
-            (Swatch::ErrorBar(CI_COLOUR), "95% CI"),
-            (Swatch::Dot(PARETO_COLOUR), "Pareto-optimal"),
-            (Swatch::Line(PARETO_COLOUR), "Pareto front"),
-        ],
-    )?;
-    let finite = finite_points(points);
-    let mut chart = tradeoff_axes(&body, points, &finite)?;
-    if finite.is_empty() {
-        return no_data_note(root, &chart);
-    }
-    let front = pareto_front(points);
-    draw_front_line(&mut chart, points, &front)?;
-    draw_error_bars(&mut chart, points, &finite)?;
-    draw_markers(&mut chart, points, &finite, &front)?;
-    draw_point_labels(root, &chart, points, &finite)
-}
-
-fn tradeoff_axes<'a, DB: DrawingBackend>(
-    body: &'a DrawingArea<DB, Shift>,
-    points: &[TradeoffPoint],
-    finite: &[usize],
-) -> Result<XyChart<'a, DB>, String> {
-    let xs = finite_minmax(finite.iter().map(|&i| points[i].retry_p99_s));
-    let ys = finite_minmax(finite.iter().flat_map(|&i| {
-        let p = &points[i];
-        let (lo, hi) = ci(p).unwrap_or((p.dup_rate_mean, p.dup_rate_mean));
-        [lo, hi]
-    }));
-    let (xr, yr) = (padded(xs, 0.08), padded(ys, 0.08));
-    let (x_nonneg, y_nonneg) = (xs.is_none_or(|m| m.0 >= 0.0), ys.is_none_or(|m| m.0 >= 0.0));
-    let (xspan, yspan) = (xr.end - xr.start, yr.end - yr.start);
-    let mut chart = ChartBuilder::on(body)
-        .margin(15)
-        .x_label_area_size(55)
-        .y_label_area_size(85)
-        .build_cartesian_2d(xr, yr)
-        .msg()?;
-    chart
-        .configure_mesh()
-        .x_desc("retry latency p99 (s)")
-        .y_desc("duplicate rate")
-        .x_label_formatter(&|v| fmt_tick(*v, xspan, x_nonneg))
-        .y_label_formatter(&|v| fmt_tick(*v, yspan, y_nonneg))
-        .label_style(font(14))
-        .axis_desc_style(font(16))
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(RGBColor(215, 215, 215))
-        .draw()
-        .msg()?;
-    Ok(chart)
-}
-
-/// The Pareto front as a staircase: right along y_i, then down to y_{i+1}.
-fn draw_front_line<DB: DrawingBackend>(
-    chart: &mut XyChart<DB>,
-    points: &[TradeoffPoint],
-    front: &[usize],
-) -> DrawResult {
-    let mut path = Vec::with_capacity(front.len() * 2);
-    for &i in front {
-        let (x, y) = (points[i].retry_p99_s, points[i].dup_rate_mean);
-        if let Some(&(_, prev_y)) = path.last() {
-            path.push((x, prev_y));
-        }
-        path.push((x, y));
-    }
-    if path.len() < 2 {
-        return Ok(());
-    }
-    let style = PARETO_COLOUR.mix(0.7).stroke_width(2);
-    chart.draw_series(std::iter::once(PathElement::new(path, style))).msg()?;
-    Ok(())
-}
-
-fn draw_error_bars<DB: DrawingBackend>(
-    chart: &mut XyChart<DB>,
-    points: &[TradeoffPoint],
-    finite: &[usize],
-) -> DrawResult {
-    let cap = (chart.x_range().end - chart.x_range().start) * 0.005;
-    let style = CI_COLOUR.stroke_width(1);
-    let bars = finite.iter().filter_map(|&i| {
-        let x = points[i].retry_p99_s;
-        let (lo, hi) = ci(&points[i]).filter(|(lo, hi)| hi > lo)?;
-        let path = vec![(x - cap, lo), (x + cap, lo), (x, lo), (x, hi), (x - cap, hi), (x + cap, hi)];
-        Some(PathElement::new(path, style))
-    });
-    chart.draw_series(bars).msg()?;
-    Ok(())
-}
-
-fn draw_markers<DB: DrawingBackend>(
-    chart: &mut XyChart<DB>,
-    points: &[TradeoffPoint],
-    finite: &[usize],
-    front: &[usize],
-) -> DrawResult {
-    let circles = finite.iter().map(|&i| {
-        let colour = if front.contains(&i) { PARETO_COLOUR } else { POINT_COLOUR };
-        let xy = (points[i].retry_p99_s, points[i].dup_rate_mean);
-        Circle::new(xy, POINT_RADIUS, colour.filled())
-    });
-    chart.draw_series(circles).msg()?;
-    Ok(())
-}
-
 /// Pixel box (x0, y0, x1, y1).
-type PxBox = (i32, i32, i32, i32);
+pub(super) type PxBox = (i32, i32, i32, i32);
 
-fn overlaps(a: PxBox, b: PxBox) -> bool {
+pub(super) fn overlaps(a: PxBox, b: PxBox) -> bool {
     a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3
-}
-
-/// Labels each point, choosing among positions around it the first one that
-/// stays inside the plot and overlaps neither other labels nor markers.
-fn draw_point_labels<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    chart: &XyChart<DB>,
-    points: &[TradeoffPoint],
-    finite: &[usize],
-) -> DrawResult {
-    let style = font(13).color(&RGBColor(40, 40, 40));
-    let (xr, yr) = chart.plotting_area().get_pixel_range();
-    let centre = |i: usize| chart.backend_coord(&(points[i].retry_p99_s, points[i].dup_rate_mean));
-    let r = POINT_RADIUS + 1;
-    let mut taken: Vec<PxBox> = finite.iter().map(|&i| centre(i)).map(|(x, y)| (x - r, y - r, x + r, y + r)).collect();
-    for &i in finite {
-        let (w, h) = text_size(root, &points[i].label, &style);
-        let candidates = label_candidates(centre(i), (w, h));
-        let inside = |b: &PxBox| b.0 >= xr.start && b.2 <= xr.end && b.1 >= yr.start && b.3 <= yr.end;
-        let free = candidates.iter().find(|b| inside(b) && !taken.iter().any(|t| overlaps(*t, **b)));
-        let chosen = free.or_else(|| candidates.iter().find(|b| inside(b))).unwrap_or(&candidates[0]);
-        taken.push(*chosen);
-        text_at(root, &points[i].label, &style, (chosen.0, chosen.1))?;
-    }
-    Ok(())
 }
 
 /// Candidate label boxes around a point: right, upper right, lower right,
@@ -666,380 +537,6 @@ fn label_candidates((px, py): (i32, i32), (w, h): (i32, i32)) -> [PxBox; 8] {
         at(px - w / 2, py - h - 9),
         at(px - w / 2, py + 9),
     ]
-}
-
-// ---------------------------------------------------------------------------
-// Chart 2: heatmap
-// ---------------------------------------------------------------------------
-
-const MISSING_COLOUR: RGBColor = RGBColor(225, 225, 225);
-
-/// Viridis colour map, sampled at nine stops and interpolated linearly.
-fn viridis(t: f64) -> RGBColor {
-    const STOPS: [(u8, u8, u8); 9] = [
-        (68, 1, 84),
-        (71, 45, 123),
-        (59, 82, 139),
-        (44, 114, 142),
-        (33, 145, 140),
-        (40, 174, 128),
-        (94, 201, 98),
-        (173, 220, 48),
-        (253, 231, 37),
-    ];
-    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 };
-    let pos = t * (STOPS.len() - 1) as f64;
-    let i = (pos.floor() as usize).min(STOPS.len() - 2);
-    let f = pos - i as f64;
-    let mix = |a: u8, b: u8| (f64::from(a) + (f64::from(b) - f64::from(a)) * f).round() as u8;
-    let (a, b) = (STOPS[i], STOPS[i + 1]);
-    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
-}
-
-fn cell(h: &Heatmap, xi: usize, yi: usize) -> Option<f64> {
-    h.cells.get(yi).and_then(|row| row.get(xi)).copied().flatten().filter(|v| v.is_finite())
-}
-
-/// Colour scale range; all-equal values get a range around them (starting at
-/// zero for non-negative data).
-fn value_range(h: &Heatmap) -> Range<f64> {
-    let all = (0..h.y_values.len()).flat_map(|y| (0..h.x_values.len()).map(move |x| (x, y)));
-    match finite_minmax(all.filter_map(|(x, y)| cell(h, x, y))) {
-        None => 0.0..1.0,
-        Some((lo, hi)) if hi > lo => lo..hi,
-        Some((0.0, _)) => 0.0..1.0,
-        Some((v, _)) => {
-            let lo = v - v.abs() * 0.5;
-            (if v > 0.0 { lo.max(0.0) } else { lo })..(v + v.abs() * 0.5)
-        }
-    }
-}
-
-fn draw_heatmap<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, h: &Heatmap) -> DrawResult {
-    let area = titled_area(root, &h.title)?;
-    let (w, _) = area.dim_in_pixel();
-    let (main, bar) = area.split_horizontally(w.saturating_sub(150));
-    let vr = value_range(h);
-    let (nx, ny) = (h.x_values.len(), h.y_values.len());
-    let mut chart = ChartBuilder::on(&main)
-        .margin(15)
-        .x_label_area_size(60)
-        .y_label_area_size(label_area_width(root, &h.y_values, 30))
-        .build_cartesian_2d(0.0..nx.max(1) as f64, 0.0..ny.max(1) as f64)
-        .msg()?;
-    chart
-        .configure_mesh()
-        .disable_mesh()
-        .x_labels(0)
-        .y_labels(0)
-        .x_desc(h.x_label.as_str())
-        .y_desc(h.y_label.as_str())
-        .axis_desc_style(font(16))
-        .draw()
-        .msg()?;
-    colour_bar(root, &bar, &vr, &h.value_label)?;
-    if nx == 0 || ny == 0 {
-        return no_data_note(root, &chart);
-    }
-    draw_cells(&mut chart, h, &vr)?;
-    annotate_cells(root, &chart, h, &vr)?;
-    let xs: Vec<(f64, &str)> = h.x_values.iter().enumerate().map(|(i, s)| (i as f64 + 0.5, s.as_str())).collect();
-    let ys: Vec<(f64, &str)> = h.y_values.iter().enumerate().map(|(i, s)| (i as f64 + 0.5, s.as_str())).collect();
-    x_category_labels(root, &chart, &xs)?;
-    y_category_labels(root, &chart, &ys)
-}
-
-fn cell_colour(v: Option<f64>, vr: &Range<f64>) -> RGBColor {
-    v.map_or(MISSING_COLOUR, |v| viridis((v - vr.start) / (vr.end - vr.start)))
-}
-
-fn draw_cells<DB: DrawingBackend>(chart: &mut XyChart<DB>, h: &Heatmap, vr: &Range<f64>) -> DrawResult {
-    let (nx, ny) = (h.x_values.len(), h.y_values.len());
-    let rects = (0..ny).flat_map(|yi| (0..nx).map(move |xi| (xi, yi))).map(|(xi, yi)| {
-        let (x, y) = (xi as f64, yi as f64);
-        Rectangle::new([(x, y), (x + 1.0, y + 1.0)], cell_colour(cell(h, xi, yi), vr).filled())
-    });
-    chart.draw_series(rects).msg()?;
-    Ok(())
-}
-
-/// Writes each cell's value in its centre, all in one font size that fits
-/// every cell; dense grids where even a small font does not fit stay bare.
-fn annotate_cells<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    chart: &XyChart<DB>,
-    h: &Heatmap,
-    vr: &Range<f64>,
-) -> DrawResult {
-    let (x0, y0) = chart.backend_coord(&(0.0, 0.0));
-    let (x1, y1) = chart.backend_coord(&(1.0, 1.0));
-    let cells: Vec<(usize, usize, Option<f64>, String)> = (0..h.y_values.len())
-        .flat_map(|yi| (0..h.x_values.len()).map(move |xi| (xi, yi)))
-        .map(|(xi, yi)| {
-            let v = cell(h, xi, yi);
-            (xi, yi, v, v.map_or_else(|| "n/a".to_string(), fmt_sig))
-        })
-        .collect();
-    let widest = cells.iter().max_by_key(|c| c.3.len()).map_or("", |c| c.3.as_str());
-    let Some(size) = fitting_font_size(root, widest, (x1 - x0).abs() - 4, (y0 - y1).abs() - 2) else {
-        return Ok(());
-    };
-    for (xi, yi, v, text) in &cells {
-        let colour = contrast_text(cell_colour(*v, vr));
-        let style = font(size).color(&colour).pos(Pos::new(HPos::Center, VPos::Center));
-        let centre = chart.backend_coord(&(*xi as f64 + 0.5, *yi as f64 + 0.5));
-        text_at(root, text, &style, centre)?;
-    }
-    Ok(())
-}
-
-fn fitting_font_size<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, text: &str, w: i32, h: i32) -> Option<u32> {
-    (10..=15u32).rev().find(|&s| {
-        let (tw, th) = text_size(root, text, &font(s));
-        tw <= w && th <= h
-    })
-}
-
-/// A vertical colour bar with the value scale on its right and the value
-/// label above it.
-fn colour_bar<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    area: &DrawingArea<DB, Shift>,
-    vr: &Range<f64>,
-    label: &str,
-) -> DrawResult {
-    let (w, _) = area.dim_in_pixel();
-    let style = font(14).pos(Pos::new(HPos::Center, VPos::Top));
-    let (bx, by) = area.get_base_pixel();
-    text_at(root, label, &style, (bx + w as i32 / 2, by + 12))?;
-    let span = vr.end - vr.start;
-    let mut chart = ChartBuilder::on(area)
-        .margin_top(40)
-        .margin_bottom(90)
-        .margin_left(10)
-        .margin_right(10)
-        .right_y_label_area_size(75)
-        .build_cartesian_2d(0.0..1.0, vr.clone())
-        .msg()?;
-    chart
-        .configure_mesh()
-        .disable_mesh()
-        .x_labels(0)
-        .y_labels(6)
-        .y_label_formatter(&|v| fmt_tick(*v, span, false))
-        .label_style(font(13))
-        .draw()
-        .msg()?;
-    let step = span / LEGEND_STEPS as f64;
-    let rects = (0..LEGEND_STEPS).map(|i| {
-        let lo = vr.start + step * i as f64;
-        let colour = viridis((i as f64 + 0.5) / LEGEND_STEPS as f64);
-        Rectangle::new([(0.0, lo), (1.0, lo + step)], colour.filled())
-    });
-    chart.draw_series(rects).msg()?;
-    Ok(())
-}
-
-// ---------------------------------------------------------------------------
-// Chart 3: timeline (Gantt)
-// ---------------------------------------------------------------------------
-
-const EXPIRE_COLOUR: RGBColor = RGBColor(20, 20, 20);
-const DUP_EFFECT_COLOUR: RGBColor = RGBColor(227, 0, 140);
-
-fn outcome_colour(o: Outcome) -> RGBColor {
-    match o {
-        Outcome::Success => RGBColor(46, 160, 67),
-        Outcome::DuplicateSuccess => RGBColor(255, 140, 0),
-        Outcome::Failure => RGBColor(214, 39, 40),
-        Outcome::Crash => RGBColor(128, 80, 180),
-        Outcome::Unfinished => RGBColor(170, 170, 170),
-    }
-}
-
-fn outcome_name(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Success => "success",
-        Outcome::DuplicateSuccess => "duplicate success",
-        Outcome::Failure => "failure",
-        Outcome::Crash => "crash",
-        Outcome::Unfinished => "unfinished",
-    }
-}
-
-const OUTCOMES: [Outcome; 5] =
-    [Outcome::Success, Outcome::DuplicateSuccess, Outcome::Failure, Outcome::Crash, Outcome::Unfinished];
-
-/// What a timeline will draw, after capping and dropping non-finite input.
-struct GanttPlan<'a> {
-    lanes: Vec<&'a str>,
-    /// (lane index, start, end, bar)
-    bars: Vec<(usize, f64, f64, &'a GanttBar)>,
-    /// (lane index or None for all lanes, mark)
-    marks: Vec<(Option<usize>, &'a GanttMark)>,
-    title: String,
-    x: Range<f64>,
-}
-
-impl<'a> GanttPlan<'a> {
-    fn new(bars: &'a [GanttBar], marks: &'a [GanttMark], title: &str) -> Self {
-        let names = bars.iter().map(|b| b.lane.as_str()).chain(marks.iter().filter_map(|m| m.lane.as_deref()));
-        let mut index: BTreeMap<&str, usize> = BTreeMap::new();
-        let mut all_lanes = Vec::new();
-        for name in names {
-            if !index.contains_key(name) {
-                index.insert(name, all_lanes.len());
-                all_lanes.push(name);
-            }
-        }
-        let lane = |name: &str| index.get(name).copied().filter(|&i| i < MAX_LANES);
-        let finite_bars: Vec<_> = bars
-            .iter()
-            .filter(|b| b.start_s.is_finite() && b.end_s.is_finite())
-            .filter_map(|b| Some((lane(&b.lane)?, b.start_s.min(b.end_s), b.start_s.max(b.end_s), b)))
-            .collect();
-        let kept_marks: Vec<_> = marks
-            .iter()
-            .filter(|m| m.t_s.is_finite())
-            .filter_map(|m| match &m.lane {
-                None => Some((None, m)),
-                Some(l) => lane(l).map(|i| (Some(i), m)),
-            })
-            .collect();
-        let shown: Vec<_> = finite_bars.iter().copied().take(MAX_BARS).collect();
-        let title = capped_title(title, all_lanes.len(), finite_bars.len());
-        let times = shown.iter().flat_map(|b| [b.1, b.2]).chain(kept_marks.iter().map(|m| m.1.t_s));
-        let x = padded(finite_minmax(times), 0.02);
-        all_lanes.truncate(MAX_LANES);
-        GanttPlan { lanes: all_lanes, bars: shown, marks: kept_marks, title, x }
-    }
-
-    fn height(&self) -> u32 {
-        (170 + 18 * self.lanes.len() as u32).clamp(HEIGHT, 4000)
-    }
-
-    /// Bottom of lane `i`'s band; lane 0 is at the top.
-    fn lane_y(&self, i: usize) -> f64 {
-        (self.lanes.len() - 1 - i) as f64
-    }
-}
-
-/// The title, with a note when lanes or bars were capped.
-fn capped_title(title: &str, lanes: usize, bars_on_shown_lanes: usize) -> String {
-    let mut notes = Vec::new();
-    if lanes > MAX_LANES {
-        notes.push(format!("first {MAX_LANES} of {lanes} lanes"));
-    }
-    if bars_on_shown_lanes > MAX_BARS {
-        notes.push(format!("first {MAX_BARS} of {bars_on_shown_lanes} bars"));
-    }
-    if notes.is_empty() {
-        title.to_string()
-    } else {
-        format!("{title} (capped: {})", notes.join(", "))
-    }
-}
-
-fn draw_gantt<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, plan: &GanttPlan) -> DrawResult {
-    let area = titled_area(root, &plan.title)?;
-    let (legend, body) = area.split_vertically(30);
-    let mut items: Vec<(Swatch, &str)> =
-        OUTCOMES.iter().map(|&o| (Swatch::Rect(outcome_colour(o)), outcome_name(o))).collect();
-    items.push((Swatch::Cross(EXPIRE_COLOUR), "lease expiry"));
-    items.push((Swatch::Triangle(DUP_EFFECT_COLOUR), "duplicate effect"));
-    legend_row(&legend, &items)?;
-    let mut chart = gantt_axes(root, &body, plan)?;
-    if plan.bars.is_empty() && plan.marks.is_empty() {
-        return no_data_note(root, &chart);
-    }
-    draw_bars(&mut chart, plan)?;
-    label_bars(root, &chart, plan)?;
-    draw_marks(&mut chart, plan)?;
-    let lanes: Vec<(f64, &str)> = (0..plan.lanes.len()).map(|i| (plan.lane_y(i) + 0.5, plan.lanes[i])).collect();
-    y_category_labels(root, &chart, &lanes)
-}
-
-fn gantt_axes<'a, DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    body: &'a DrawingArea<DB, Shift>,
-    plan: &GanttPlan,
-) -> Result<XyChart<'a, DB>, String> {
-    let names: Vec<String> = plan.lanes.iter().map(|s| s.to_string()).collect();
-    let span = plan.x.end - plan.x.start;
-    let nonneg = plan.x.start >= -span * 0.05;
-    let mut chart = ChartBuilder::on(body)
-        .margin(15)
-        .x_label_area_size(55)
-        .y_label_area_size(label_area_width(root, &names, 0))
-        .build_cartesian_2d(plan.x.clone(), 0.0..plan.lanes.len().max(1) as f64)
-        .msg()?;
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .y_labels(0)
-        .x_desc("time (s)")
-        .x_label_formatter(&|v| fmt_tick(*v, span, nonneg))
-        .label_style(font(14))
-        .axis_desc_style(font(16))
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(RGBColor(220, 220, 220))
-        .draw()
-        .msg()?;
-    Ok(chart)
-}
-
-fn draw_bars<DB: DrawingBackend>(chart: &mut XyChart<DB>, plan: &GanttPlan) -> DrawResult {
-    let rects = plan.bars.iter().map(|&(lane, s, e, b)| {
-        let y = plan.lane_y(lane);
-        Rectangle::new([(s, y + 0.15), (e, y + 0.85)], outcome_colour(b.outcome).filled())
-    });
-    chart.draw_series(rects).msg()?;
-    Ok(())
-}
-
-/// Writes "m<msg>#<receive>" inside each bar that is wide and tall enough.
-fn label_bars<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &XyChart<DB>, plan: &GanttPlan) -> DrawResult {
-    let lane_px = (chart.backend_coord(&(0.0, 0.0)).1 - chart.backend_coord(&(0.0, 1.0)).1).abs();
-    if lane_px < 14 {
-        return Ok(());
-    }
-    for &(lane, s, e, b) in &plan.bars {
-        let text = format!("m{}#{}", b.msg, b.receive);
-        let colour = contrast_text(outcome_colour(b.outcome));
-        let style = font(12).color(&colour).pos(Pos::new(HPos::Center, VPos::Center));
-        let y = plan.lane_y(lane) + 0.5;
-        let (x0, py) = chart.backend_coord(&(s, y));
-        let (x1, _) = chart.backend_coord(&(e, y));
-        if x1 - x0 >= text_size(root, &text, &style).0 + 6 {
-            text_at(root, &text, &style, ((x0 + x1) / 2, py))?;
-        }
-    }
-    Ok(())
-}
-
-fn draw_marks<DB: DrawingBackend>(chart: &mut XyChart<DB>, plan: &GanttPlan) -> DrawResult {
-    let top = plan.lanes.len().max(1) as f64;
-    let colour = |k: MarkKind| match k {
-        MarkKind::Expire => EXPIRE_COLOUR,
-        MarkKind::DuplicateEffect => DUP_EFFECT_COLOUR,
-    };
-    let lines = plan
-        .marks
-        .iter()
-        .filter(|(l, _)| l.is_none())
-        .map(|(_, m)| PathElement::new(vec![(m.t_s, 0.0), (m.t_s, top)], colour(m.kind).mix(0.6).stroke_width(1)));
-    chart.draw_series(lines).msg()?;
-    let on_lane = |kind: MarkKind| {
-        plan.marks
-            .iter()
-            .filter(move |(l, m)| l.is_some() && m.kind == kind)
-            .filter_map(|(l, m)| Some((m.t_s, plan.lane_y((*l)?) + 0.5)))
-    };
-    let crosses = on_lane(MarkKind::Expire).map(|p| Cross::new(p, 5, EXPIRE_COLOUR.stroke_width(2)));
-    chart.draw_series(crosses).msg()?;
-    let triangles = on_lane(MarkKind::DuplicateEffect).map(|p| TriangleMarker::new(p, 6, DUP_EFFECT_COLOUR.filled()));
-    chart.draw_series(triangles).msg()?;
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------
@@ -1072,16 +569,7 @@ mod tests {
 
     /// Text content of all `<text>` elements.
     fn texts(svg: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut rest = svg;
-        while let Some(start) = rest.find("<text") {
-            let after = &rest[start..];
-            let open_end = after.find('>').expect("unterminated <text");
-            let close = after.find("</text>").expect("unclosed <text>");
-            out.push(after[open_end + 1..close].trim().to_string());
-            rest = &after[close..];
-        }
-        out
+        svg_texts(svg)
     }
 
     fn assert_png(path: &Path) {
@@ -1146,12 +634,16 @@ mod tests {
         let circles = svg.lines().filter(|l| l.contains("<circle") && l.contains(&marker)).count();
         assert_eq!(circles, 4, "one marker per finite point");
         let t = texts(&svg);
-        for label in ["vt=30s", "vt=60s", "vt=120s", "dominated", "Duplicates vs latency"] {
+        for label in ["vt=30s", "vt=60s", "vt=120s", "Duplicates vs latency"] {
             assert!(t.iter().any(|x| x == label), "missing label {label}");
         }
+        assert!(!t.iter().any(|x| x == "dominated"), "only the Pareto front is labelled");
         assert!(!t.iter().any(|x| x == "bad"), "non-finite point must be skipped");
         assert!(t.iter().any(|x| x == "retry latency p99 (s)"));
-        assert!(t.iter().any(|x| x == "duplicate rate"));
+        assert!(t.iter().any(|x| x == "duplicate rate (0, then log)"));
+        for tick in ["0", "1%", "10%"] {
+            assert!(t.iter().any(|x| x == tick), "symlog tick {tick}: {t:?}");
+        }
         let front_lines = svg.lines().filter(|l| l.contains("<polyline") && l.contains("opacity=\"0.7\"")).count();
         assert_eq!(front_lines, 1, "one Pareto step line");
         no_temp_files_left(dir.path());
