@@ -192,3 +192,18 @@ fn shipped_scenarios_pass_their_expectations() {
     }
     assert!(out.lines().last().unwrap() == format!("{expectations} passed, 0 failed"), "{out}");
 }
+
+/// Configuration advice that is not an error goes to stderr and into the
+/// summary's `warnings`; the run still succeeds.
+#[test]
+fn warnings_go_to_stderr_and_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "w.toml", &GOOD.replace("visibility_timeout = \"30s\"", "max_receive_count = 1"));
+    let o = dupsim(&["run", &file, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("warning: queue queue: maxReceiveCount = 1"), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["warnings"].as_array().map(Vec::len), Some(1));
+    let o = dupsim(&["run", &write(dir.path(), "ok.toml", GOOD), "--json"]);
+    assert!(!stderr(&o).contains("warning") && !String::from_utf8_lossy(&o.stdout).contains("warnings"));
+}
