@@ -162,6 +162,9 @@ fn cmd_run(
 ) -> Result<i32, Error> {
     let source = Source::load(path)?;
     let scenario = source.resolve(overrides, seed)?;
+    for w in scenario.warnings() {
+        eprintln!("warning: {w}");
+    }
     // The trace goes to its file under a temporary name; a timeline without
     // a trace file reads the trace from memory.
     let memory = MemoryBuffer::default();

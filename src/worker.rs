@@ -206,7 +206,7 @@ impl World {
 
     /// Bill the rest of a receive: one request per 64 KiB of returned
     /// payload; the first was billed when the request arrived.
-    fn bill_receive(&mut self, q: usize, messages: usize) {
+    pub(crate) fn bill_receive(&mut self, q: usize, messages: usize) {
         self.obs.m[q].api.billed += (messages as u64 * self.producer.payload_bytes()).div_ceil(64 * 1024).max(1) - 1;
     }
 
