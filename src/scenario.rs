@@ -51,7 +51,7 @@ impl Scenario {
             let q = &self.queues[f.queue];
             if q.visibility_timeout_ns < 6 * f.timeout_ns {
                 out.push(format!(
-                    "function {}: queue {}'s visibility timeout ({}) is below 6x the function timeout (6 x {} = {}); \
+                    "function {}: the visibility timeout of queue `{}` ({}) is below 6x the function timeout (6 x {} = {}); \
                      AWS recommends at least 6x, so that a batch retried after throttles or errors, or held by a \
                      batching window, is not received again while it still runs",
                     f.name,

@@ -100,7 +100,7 @@ fn resolve_function(
         return Err(ctx.err(
             &at("timeout"),
             format!(
-                "the function timeout ({}) is above queue {}'s visibility timeout ({}); AWS rejects such an event \
+                "the function timeout ({}) is above the visibility timeout of queue `{}` ({}); AWS rejects such an event \
                  source mapping: the queue's visibility timeout must be at least the function timeout",
                 format_human(timeout_ns),
                 q.name,
