@@ -367,7 +367,8 @@ impl Summary {
             let mut total = LambdaSummary::default();
             let mut each = serde_json::Map::new();
             for esm in &w.functions {
-                let one = LambdaSummary::of(&esm.stats, &esm.cfg);
+                let mut one = LambdaSummary::of(&esm.stats, &esm.cfg);
+                one.concurrency = esm.concurrency_until(w.now());
                 total.add(&one);
                 each.insert(esm.cfg.name.clone(), serde_json::to_value(&one).expect("serialises"));
             }

@@ -216,9 +216,14 @@ impl Esm {
         self.stats.concurrency_max = self.stats.concurrency_max.max(self.active);
     }
 
-    /// A poller holds records (gathering, throttled or running).
-    pub fn busy(&self) -> bool {
-        self.pollers.iter().any(|p| !p.batch.is_empty())
+    /// The concurrency series up to the bucket of `now` (the last level carried on).
+    pub fn concurrency_until(&self, now: Nanos) -> Vec<u32> {
+        let mut out = self.stats.concurrency.clone();
+        let b = (now / self.bucket_ns) as usize;
+        while out.len() <= b {
+            out.push(self.active);
+        }
+        out
     }
 }
 
