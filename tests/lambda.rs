@@ -7,25 +7,8 @@
 
 mod common;
 use common::*;
-use dupsim::trace::{MemoryBuffer, Trace};
 use proptest::prelude::*;
 use std::path::Path;
-
-fn trace_rows(text: &str, sets: &[&str]) -> (Vec<String>, dupsim::Summary) {
-    let source = dupsim::Source::from_text(Path::new("lambda.toml"), text.to_string()).unwrap();
-    let overrides: Vec<_> = sets.iter().map(|s| dupsim::Override::parse(s).unwrap()).collect();
-    let scenario = source.resolve(&overrides, None).unwrap();
-    let buf = MemoryBuffer::default();
-    let opts = dupsim::RunOptions { trace: Some(Trace::new(Box::new(buf.clone()))) };
-    let (summary, trace) = dupsim::run(&scenario, opts).unwrap();
-    trace.unwrap().finish().unwrap();
-    (buf.text().lines().skip(1).map(str::to_string).collect(), summary)
-}
-
-fn assert_rows(got: &[String], want: &[&str]) {
-    let got: Vec<&str> = got.iter().map(String::as_str).collect();
-    assert_eq!(got, want, "\ngot:\n{}\nwant:\n{}", got.join("\n"), want.join("\n"));
-}
 
 fn lambda(s: &dupsim::Summary) -> serde_json::Value {
     s.to_json()["lambda"].clone()
@@ -61,7 +44,7 @@ steps = [{ call = "db" }, { delay = "1s" }]
 /// (duplicate effects, cause after_failure); nothing is deleted at 2.
 #[test]
 fn an_exception_fails_the_whole_batch_and_reruns_its_successes() {
-    let (rows, s) = trace_rows(BATCH, &[]);
+    let (rows, s) = trace_run(BATCH, &[]);
     assert_rows(
         &rows,
         &[
@@ -106,7 +89,7 @@ fn an_exception_fails_the_whole_batch_and_reruns_its_successes() {
 /// waits out its 1 s batching window alone, and runs: no duplicate.
 #[test]
 fn a_partial_batch_response_returns_only_the_failed_record() {
-    let (rows, s) = trace_rows(BATCH, &["functions.report_batch_item_failures=true"]);
+    let (rows, s) = trace_run(BATCH, &["functions.report_batch_item_failures=true"]);
     assert_rows(
         &rows,
         &[
@@ -161,7 +144,7 @@ report_batch_item_failures = true
 [handler]
 steps = [{ call = "db" }, { delay = "1s" }]
 "#;
-    let (rows, s) = trace_rows(text, &[]);
+    let (rows, s) = trace_run(text, &[]);
     assert_rows(
         &rows,
         &[
@@ -194,7 +177,7 @@ steps = [{ call = "db" }, { delay = "1s" }]
 /// record 1 (1 s) commits, record 2 is cut at the 1.5 s timeout; both return.
 #[test]
 fn a_timeout_fails_the_whole_batch() {
-    let (rows, s) = trace_rows(
+    let (rows, s) = trace_run(
         BATCH,
         &["functions.timeout=1500ms", "functions.report_batch_item_failures=true", "run.max_sim_time=20s"],
     );
@@ -237,7 +220,7 @@ start_at = "1ms"
 [handler]
 duration = "2500ms"
 "#;
-    let (rows, s) = trace_rows(text, &[]);
+    let (rows, s) = trace_run(text, &[]);
     assert_rows(
         &rows,
         &[
