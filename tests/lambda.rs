@@ -279,6 +279,49 @@ duration = "800s"
     }
 }
 
+/// Back-off: every call fails from 10 s to 20 s (invocations of 500 ms, one
+/// record each). Until 10 s the mapping grows by 5 a second (55 at 10 s);
+/// each once-a-second check after a failed invocation halves the
+/// concurrency, not below the initial 5: 27 at 11 s, 13 at 12 s, 6 at 13 s,
+/// 5 from 14 s. Pollers above the target stop when their invocation ends, so
+/// second k still sees the invocations that began before its check.
+#[test]
+fn failed_invocations_halve_the_concurrency() {
+    let text = r#"
+name = "backoff"
+[run]
+messages = 5000
+timeseries_bucket = "1s"
+max_sim_time = "20s"
+[producer]
+arrival = { kind = "constant", interval = "1ms" }
+[queue]
+visibility_timeout = "15m"
+[[dependencies]]
+name = "db"
+latency = "500ms"
+brownouts = [{ from = "10s", to = "20s", error_probability = 1.0 }]
+[[functions]]
+name = "fn"
+batch_size = 1
+timeout = "1s"
+[handler]
+steps = [{ call = "db" }]
+"#;
+    let s = run_text(text, &[]);
+    let l = lambda(&s);
+    let series: Vec<u64> = l["concurrency"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    let mut want: Vec<u64> = (0..=10).map(|k| 5 + 5 * k).collect();
+    want.extend([55, 27, 13, 6, 5, 5, 5, 5, 5]);
+    assert_eq!(&series[..20], &want[..], "{series:?}");
+    // With partial batch responses a failed record is no exception: no back-off.
+    let s = run_text(text, &["functions.report_batch_item_failures=true"]);
+    let l = lambda(&s);
+    let series: Vec<u64> = l["concurrency"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    let want: Vec<u64> = (0..20).map(|k| 5 + 5 * k).collect();
+    assert_eq!(&series[..20], &want[..], "{series:?}");
+}
+
 /// AWS rejects a mapping whose function timeout is above the queue's VT: exit
 /// 2, the value's location, the rule named.
 #[test]
