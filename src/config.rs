@@ -17,6 +17,7 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+mod functions;
 mod topology;
 
 /// A scenario file as read: its text, its TOML tree, and where each value stands.
@@ -264,7 +265,11 @@ struct RawScenario {
     queues: Option<Vec<RawQueue>>,
     #[serde(default)]
     topics: Vec<topology::RawTopic>,
+    #[serde(default)]
     workers: Vec<RawWorkers>,
+    /// Lambda functions fed by an SQS event source mapping.
+    #[serde(default)]
+    functions: Vec<functions::RawFunction>,
     handler: RawHandler,
     #[serde(default)]
     dependencies: Vec<RawDependency>,
@@ -694,8 +699,8 @@ fn resolve(ctx: &Ctx, raw: RawScenario) -> Result<Scenario, InputError> {
             );
         }
     }
-    if raw.workers.is_empty() {
-        return Err(ctx.err("workers", "at least one [[workers]] group is needed"));
+    if raw.workers.is_empty() && raw.functions.is_empty() {
+        return Err(ctx.err("workers", "at least one [[workers]] group (or [[functions]] entry) is needed"));
     }
     let workers: Vec<WorkerGroup> = raw
         .workers
@@ -708,6 +713,7 @@ fn resolve(ctx: &Ctx, raw: RawScenario) -> Result<Scenario, InputError> {
             return Err(ctx.err(&format!("workers[{i}].name"), format!("worker group `{}` is defined twice", w.name)));
         }
     }
+    let functions = functions::resolve_functions(ctx, &raw.functions, &queues, &dependencies)?;
     Ok(Scenario {
         name: raw.name.clone(),
         description: raw.description.clone(),
@@ -719,6 +725,7 @@ fn resolve(ctx: &Ctx, raw: RawScenario) -> Result<Scenario, InputError> {
         topology,
         handler: resolve_handler(ctx, "handler", &raw.handler, &dependencies)?,
         workers,
+        functions,
         dependencies,
         network: resolve_network(ctx, &raw.network)?,
         idempotency: resolve_idempotency(ctx, &raw.idempotency)?,

@@ -13,6 +13,7 @@ pub mod broker;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod consumer;
 pub mod dependency;
 pub mod dist;
 pub mod duration;

@@ -21,6 +21,8 @@ pub struct Scenario {
     /// trace has a `queue` column. The one-queue `[queue]` form has neither.
     pub topology: bool,
     pub workers: Vec<WorkerGroup>,
+    /// Lambda functions fed by an SQS event source mapping (`[[functions]]`).
+    pub functions: Vec<Function>,
     pub handler: Handler,
     pub dependencies: Vec<Dependency>,
     pub network: Network,
@@ -42,6 +44,21 @@ impl Scenario {
                     "queue {}: maxReceiveCount = 1 moves a message to the DLQ after one receive, even one that never \
                      reached a consumer (a lost response, a crash); AWS advises a higher count",
                     q.name
+                ));
+            }
+        }
+        for f in &self.functions {
+            let q = &self.queues[f.queue];
+            if q.visibility_timeout_ns < 6 * f.timeout_ns {
+                out.push(format!(
+                    "function {}: the visibility timeout of queue `{}` ({}) is below 6x the function timeout (6 x {} = {}); \
+                     AWS recommends at least 6x, so that a batch retried after throttles or errors, or held by a \
+                     batching window, is not received again while it still runs",
+                    f.name,
+                    q.name,
+                    crate::duration::format_human(q.visibility_timeout_ns),
+                    crate::duration::format_human(f.timeout_ns),
+                    crate::duration::format_human(6 * f.timeout_ns)
                 ));
             }
         }
@@ -343,6 +360,46 @@ pub struct WorkerGroup {
     pub crash: Crash,
     /// The group's own handler (`[workers.handler]`); None: the scenario's `[handler]`.
     pub handler: Option<Handler>,
+}
+
+/// An AWS Lambda function consuming a queue through an SQS event source
+/// mapping (docs/model.md, "Lambda event source mapping").
+#[derive(Debug, Clone)]
+pub struct Function {
+    pub name: String,
+    /// Index of the queue the mapping reads.
+    pub queue: usize,
+    /// BatchSize: records per invocation. Default 10; 1..=10, up to 10,000
+    /// on Standard with a batching window of at least 1s.
+    pub batch_size: u32,
+    /// MaximumBatchingWindowInSeconds, 0..=300s (Standard only). Default 0.
+    pub batching_window_ns: Nanos,
+    /// The function timeout, 1s..=15m. Default 3s. At most the queue's VT.
+    pub timeout_ns: Nanos,
+    /// Memory, 128..=10,240 MB (for GB-seconds). Default 128.
+    pub memory_mb: u32,
+    /// ScalingConfig.MaximumConcurrency, 2..=1000; None: up to the account limit.
+    pub maximum_concurrency: Option<u32>,
+    /// Reserved concurrency of the function; None: the account limit.
+    pub reserved_concurrency: Option<u32>,
+    /// Concurrent executions of the account. Default 1000.
+    pub account_limit: u32,
+    /// Concurrent batches the mapping starts with. Default 5.
+    pub initial_concurrency: u32,
+    /// Concurrent batches added per minute while messages are available. Default 300.
+    pub scale_per_minute: u32,
+    /// FunctionResponseTypes = ReportBatchItemFailures. Default false.
+    pub report_batch_item_failures: bool,
+    /// How long a throttled invocation waits before the mapping retries it. Default 1s.
+    pub throttle_retry_ns: Nanos,
+    /// The function's own handler (`[functions.handler]`); None: the scenario's `[handler]`.
+    pub handler: Option<Handler>,
+    /// The mapping is enabled at this time. Default 0.
+    pub start_at_ns: Nanos,
+    /// USD per million requests (invocations). Default 0.20.
+    pub price_per_million_requests_usd: f64,
+    /// USD per GB-second of duration. Default 0.0000166667.
+    pub price_per_gb_second_usd: f64,
 }
 
 #[derive(Debug, Clone)]

@@ -9,6 +9,7 @@
 
 use crate::broker::sns::SnsTopic;
 use crate::broker::{Broker, Handle, Timer};
+use crate::consumer::lambda::{Esm, LambdaTimer};
 use crate::dependency::DependencyState;
 use crate::duration::Nanos;
 use crate::engine::{Events, Pop};
@@ -116,6 +117,13 @@ pub enum Event {
     Restart {
         w: u32,
     },
+    /// A timer of Lambda function `f`'s event source mapping (poller `p`; `consumer/lambda.rs`).
+    Lambda {
+        f: u16,
+        p: u32,
+        gen: u32,
+        t: LambdaTimer,
+    },
 }
 
 /// Why the loop stopped.
@@ -145,6 +153,8 @@ pub struct World {
     pub(crate) producer: Producer,
     pub(crate) workers: Vec<Worker>,
     pub(crate) groups: Vec<crate::scenario::WorkerGroup>,
+    /// Lambda functions and their event source mappings (`[[functions]]`).
+    pub(crate) functions: Vec<Esm>,
     /// Processing times observed per worker group (adaptive heartbeats).
     pub(crate) observed: Vec<Histogram<u64>>,
     /// The scenario's handler, then each group's own; `group_handler` maps.
@@ -192,6 +202,17 @@ impl World {
                 None => group_handler.push(0),
             }
         }
+        let mut functions = Vec::with_capacity(s.functions.len());
+        for f in &s.functions {
+            let h = match &f.handler {
+                Some(h) => {
+                    handlers.push(h.clone());
+                    handlers.len() - 1
+                }
+                None => 0,
+            };
+            functions.push(Esm::new(f.clone(), h, seed, s.producer.payload_bytes, s.run.bucket_ns));
+        }
         let mut w = World {
             ev: Events::default(),
             obs: Obs { m: metrics, trace, queue_names },
@@ -206,6 +227,7 @@ impl World {
             producer: Producer::new(s, stream(seed, "producer")),
             workers,
             groups: s.workers.clone(),
+            functions,
             observed: s.workers.iter().map(|_| Histogram::new_with_bounds(1, 1 << 50, 2).expect("bounds")).collect(),
             handlers,
             group_handler,
@@ -240,6 +262,9 @@ impl World {
                 w.ev.at(t, Event::ScriptedCrash { w: i as u32 });
             }
         }
+        for (f, function) in s.functions.iter().enumerate() {
+            w.ev.at(function.start_at_ns, Event::Lambda { f: f as u16, p: 0, gen: 0, t: LambdaTimer::Start });
+        }
         for (q, queue) in s.queues.iter().enumerate() {
             for &t in &queue.redrive_at_ns {
                 w.ev.at(t, Event::Broker { q: q as u16, t: Timer::Redrive });
@@ -266,6 +291,9 @@ impl World {
             self.events += 1;
             self.dispatch(event);
             self.serve_waiters();
+            if !self.functions.is_empty() {
+                self.serve_pollers();
+            }
             if self.events >= s.run.max_events {
                 return Err(self.limit(format!(
                     "run.max_events = {} reached at t = {}s; raise it with --set run.max_events=N",
@@ -350,6 +378,7 @@ impl World {
             Event::Crash { w, life } => self.on_crash(w, Some(life)),
             Event::ScriptedCrash { w } => self.on_crash(w, None),
             Event::Restart { w } => self.on_restart(w),
+            Event::Lambda { f, p, gen, t } => self.on_lambda(f, p, gen, t),
         }
     }
 }

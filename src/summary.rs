@@ -179,6 +179,9 @@ pub struct Summary {
     /// Queues with API quotas: calls refused (ThrottlingException).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub throttled: Option<Throttled>,
+    /// Lambda functions fed by event source mappings (`[[functions]]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lambda: Option<LambdaSummary>,
     pub timeseries: TimeSeries,
     /// Each queue of a `[[queues]]` topology, with the keys above.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -197,6 +200,69 @@ pub struct Throttled {
     pub send: u64,
     pub receive: u64,
     pub delete: u64,
+}
+
+/// Lambda functions: totals over `[[functions]]`, and each function when there are several.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LambdaSummary {
+    pub invocations: u64,
+    pub errors: u64,
+    pub timeouts: u64,
+    pub throttles: u64,
+    pub throttled_batches: u64,
+    pub records: u64,
+    pub records_reported_failed: u64,
+    pub delete_batch_requests: u64,
+    pub concurrency_max: u32,
+    /// Most invocations running at once, per time-series bucket.
+    pub concurrency: Vec<u32>,
+    pub gb_seconds: f64,
+    pub cost_usd: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub functions: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl LambdaSummary {
+    fn of(st: &crate::consumer::lambda::Stats, f: &crate::scenario::Function) -> LambdaSummary {
+        let gb_seconds = st.mb_ms as f64 / 1024.0 / 1000.0;
+        LambdaSummary {
+            invocations: st.invocations,
+            errors: st.errors,
+            timeouts: st.timeouts,
+            throttles: st.throttles,
+            throttled_batches: st.throttled_batches,
+            records: st.records,
+            records_reported_failed: st.records_reported_failed,
+            delete_batch_requests: st.delete_batch_requests,
+            concurrency_max: st.concurrency_max,
+            concurrency: st.concurrency.clone(),
+            gb_seconds,
+            cost_usd: st.invocations as f64 * f.price_per_million_requests_usd / 1e6
+                + gb_seconds * f.price_per_gb_second_usd,
+            functions: None,
+        }
+    }
+
+    /// Totals of several functions (concurrency: the sum of their series).
+    fn add(&mut self, o: &LambdaSummary) {
+        self.invocations += o.invocations;
+        self.errors += o.errors;
+        self.timeouts += o.timeouts;
+        self.throttles += o.throttles;
+        self.throttled_batches += o.throttled_batches;
+        self.records += o.records;
+        self.records_reported_failed += o.records_reported_failed;
+        self.delete_batch_requests += o.delete_batch_requests;
+        if self.concurrency.len() < o.concurrency.len() {
+            self.concurrency.resize(o.concurrency.len(), 0);
+        }
+        for (a, b) in self.concurrency.iter_mut().zip(&o.concurrency) {
+            *a += b;
+        }
+        self.concurrency_max = self.concurrency.iter().copied().max().unwrap_or(0).max(o.concurrency_max);
+        self.gb_seconds += o.gb_seconds;
+        self.cost_usd += o.cost_usd;
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -296,6 +362,24 @@ impl Summary {
             };
             topics.insert(t.cfg.name.clone(), serde_json::to_value(v).expect("serialises"));
         }
+        let mut lambda: Option<LambdaSummary> = None;
+        if !w.functions.is_empty() {
+            let mut total = LambdaSummary::default();
+            let mut each = serde_json::Map::new();
+            for esm in &w.functions {
+                let mut one = LambdaSummary::of(&esm.stats, &esm.cfg);
+                one.concurrency = esm.concurrency_until(w.now());
+                total.add(&one);
+                each.insert(esm.cfg.name.clone(), serde_json::to_value(&one).expect("serialises"));
+            }
+            if w.functions.len() == 1 {
+                total.concurrency_max = w.functions[0].stats.concurrency_max;
+            } else {
+                total.functions = Some(each);
+            }
+            total_cost += total.cost_usd;
+            lambda = Some(total);
+        }
         let any_fifo = s.queues.iter().any(|q| q.kind == QueueKind::SqsFifo) || s.topics.iter().any(|t| t.fifo);
         let topic_dedup: u64 = w.topics.iter().map(|t| t.stats.deduplicated).sum();
         let events = w.events();
@@ -303,6 +387,7 @@ impl Summary {
         let mut summary = Summary::of(s, &total, total_final, total_cost, stop, w.now(), events, wall_s);
         summary.deduplicated = any_fifo.then_some(total.deduplicated + topic_dedup);
         summary.throttled = throttled;
+        summary.lambda = lambda;
         summary.warnings = s.warnings();
         if s.topology {
             let mut queues = serde_json::Map::new();
@@ -402,6 +487,7 @@ impl Summary {
             deduplicated: None,
             order_violations: m.order_violations,
             throttled: None,
+            lambda: None,
             timeseries: TimeSeries {
                 bucket_s: as_secs_f64(m.bucket_ns()),
                 sent: m.series.iter().map(|b| b.sent).collect(),
@@ -497,6 +583,21 @@ impl Summary {
         }
         if let Some(t) = &self.throttled {
             let _ = writeln!(o, "throttled calls    send {}  receive {}  delete {}", t.send, t.receive, t.delete);
+        }
+        if let Some(l) = &self.lambda {
+            let _ = writeln!(
+                o,
+                "lambda             invocations {}  errors {}  timeouts {}  throttles {} ({} batches returned unrun)  \
+                 concurrency max {}  {:.1} GB-s  ${:.6}",
+                l.invocations,
+                l.errors,
+                l.timeouts,
+                l.throttles,
+                l.throttled_batches,
+                l.concurrency_max,
+                l.gb_seconds,
+                l.cost_usd
+            );
         }
         let a = &self.api_calls;
         let _ = writeln!(

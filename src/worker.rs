@@ -13,12 +13,11 @@
 //! fails with it and returns to the queue.
 
 use crate::broker::{Action, Batch, ChangeOutcome, Delivery, Fate, Handle};
-use crate::dependency::CallOutcome;
+use crate::consumer::attempt::{self, Attempt, Checked};
 use crate::duration::Nanos;
-use crate::idempotency::{Check, Commit};
-use crate::metrics::Breach;
-use crate::rng::{chance, hash_unit, stream, Stream};
-use crate::scenario::{ApiKind, FailurePolicy, Heartbeat, Scenario, Step, Strategy};
+use crate::idempotency::Check;
+use crate::rng::{stream, Stream};
+use crate::scenario::{ApiKind, FailurePolicy, Heartbeat, Scenario};
 use crate::sim::{Event, World};
 use crate::trace::Kind;
 
@@ -108,9 +107,6 @@ pub struct Worker {
     pub rng: Stream,
     pub crash_rng: Stream,
 }
-
-/// Salt of the poison-message hash.
-const POISON_SALT: u64 = 0x706f_6973_6f6e;
 
 impl Worker {
     /// Every worker of every group, named `group` (count 1) or `group-i`.
@@ -212,7 +208,7 @@ impl World {
 
     /// Bill the rest of a receive: one request per 64 KiB of returned
     /// payload; the first was billed when the request arrived.
-    fn bill_receive(&mut self, q: usize, messages: usize) {
+    pub(crate) fn bill_receive(&mut self, q: usize, messages: usize) {
         self.obs.m[q].api.billed += (messages as u64 * self.producer.payload_bytes()).div_ceil(64 * 1024).max(1) - 1;
     }
 
@@ -391,24 +387,21 @@ impl World {
     fn begin(&mut self, w: u32, s: u32) {
         let now = self.ev.now();
         let q = self.q(w);
-        let strategy = self.stores[q].strategy();
         let worker = &mut self.workers[w as usize];
         let slot = &mut worker.slots[s as usize];
         debug_assert_eq!(slot.phase, Phase::Waiting, "begin on a slot that is not waiting");
         slot.phase = Phase::Working;
         slot.started_ns = now;
         let (key, gen) = (slot.key, slot.gen);
-        if matches!(strategy, Strategy::CheckThenMark | Strategy::ClaimFirst) {
-            let store = &mut self.stores[q];
-            let check = store.check(now, key);
-            let latency = store.cfg.latency.sample(&mut worker.rng);
-            let slot = &mut worker.slots[s as usize];
-            slot.phase = Phase::Checking;
-            slot.check = check;
-            slot.claimed = strategy == Strategy::ClaimFirst && matches!(check, Check::Proceed { .. });
-            self.ev.after(latency, Event::StoreDone { w, slot: s, gen });
-        } else {
-            self.run_step(w, s, 0);
+        match attempt::start_check(&mut self.stores[q], now, key, &mut worker.rng) {
+            Some((check, latency, claimed)) => {
+                let slot = &mut worker.slots[s as usize];
+                slot.phase = Phase::Checking;
+                slot.check = check;
+                slot.claimed = claimed;
+                self.ev.after(latency, Event::StoreDone { w, slot: s, gen });
+            }
+            None => self.run_step(w, s, 0),
         }
     }
 
@@ -434,18 +427,11 @@ impl World {
 
     pub(crate) fn on_store_done(&mut self, w: u32, s: u32, gen: u32) {
         let Some(slot) = self.live_slot(w, s, gen) else { return };
-        match slot.check {
-            Check::Done => {
-                let q = self.q(w);
-                self.obs.m[q].idempotency.suppressed += 1;
-                self.attempt_succeeded(w, s);
-            }
-            Check::InProgress => {
-                let q = self.q(w);
-                self.obs.m[q].idempotency.rejected_in_progress += 1;
-                self.attempt_failed(w, s, "idempotency claim held by another attempt");
-            }
-            Check::Proceed { .. } => self.run_step(w, s, 0),
+        let q = self.q(w);
+        match attempt::checked(&mut self.obs.m[q], slot.check) {
+            Checked::Done => self.attempt_succeeded(w, s),
+            Checked::InProgress => self.attempt_failed(w, s, attempt::CLAIM_HELD),
+            Checked::Proceed => self.run_step(w, s, 0),
         }
     }
 
@@ -453,18 +439,8 @@ impl World {
         let now = self.ev.now();
         let h = self.handler_of(w);
         let worker = &mut self.workers[w as usize];
-        let (duration, failed) = match &mut self.handlers[h].steps[i as usize] {
-            Step::Delay(d) => (d.sample(&mut worker.rng), None),
-            Step::Call { dependency } => {
-                let r = self.deps[*dependency].call(now);
-                let failed = match r.outcome {
-                    CallOutcome::Ok => None,
-                    CallOutcome::Error => Some("dependency error"),
-                    CallOutcome::Timeout => Some("dependency timeout"),
-                };
-                (r.duration_ns, failed)
-            }
-        };
+        let (duration, failed) =
+            attempt::run_step(&mut self.handlers[h], i as usize, &mut self.deps, &mut worker.rng, now);
         let slot = &mut worker.slots[s as usize];
         slot.phase = Phase::Working;
         slot.step = i;
@@ -481,13 +457,11 @@ impl World {
         let i = slot.step as usize;
         let handler = &self.handlers[self.handler_of(w)];
         let (last, effect_step) = (i + 1 == handler.steps.len(), handler.effect_step);
-        let (poison, fail) = (handler.poison_fraction, handler.fail_probability);
         if last {
-            if hash_unit(self.seed, POISON_SALT, slot.key) < poison {
-                return self.attempt_failed(w, s, "poison message");
-            }
-            if chance(&mut self.workers[w as usize].rng, fail) {
-                return self.attempt_failed(w, s, "handler error");
+            let handler = &self.handlers[self.handler_of(w)];
+            if let Some(reason) = attempt::fails_at_end(handler, self.seed, slot.key, &mut self.workers[w as usize].rng)
+            {
+                return self.attempt_failed(w, s, reason);
             }
         }
         if i == effect_step {
@@ -503,33 +477,15 @@ impl World {
     fn commit_effect(&mut self, w: u32, slot: Slot) {
         let now = self.ev.now();
         let q = self.q(w);
-        let strategy = self.stores[q].strategy();
-        let mut forgotten = matches!(slot.check, Check::Proceed { forgotten: true });
-        if strategy != Strategy::None {
-            match self.stores[q].commit(now, slot.key) {
-                Commit::Suppress => {
-                    self.obs.m[q].idempotency.suppressed += 1;
-                    return;
-                }
-                Commit::Apply { forgotten: f } => forgotten |= f,
-            }
-        }
-        let duplicate = self.obs.m[q].effect(now, slot.key, slot.first_send_ns, slot.group, slot.seq);
-        let name = &self.workers[w as usize].name;
-        let h = slot.handle;
-        if duplicate {
-            let breach = match strategy {
-                _ if forgotten && strategy != Strategy::None => Breach::KeyExpired,
-                Strategy::None => Breach::Unprotected,
-                Strategy::CheckThenMark => Breach::Race,
-                Strategy::ClaimFirst => Breach::ClaimExpired,
-                Strategy::Atomic => Breach::KeyExpired,
-            };
-            self.obs.m[q].idempotency.breaches[breach as usize] += 1;
-            self.obs.trace(q, now, Kind::DuplicateEffect, Some(h.id), name, Some(h.receive), "");
-        } else {
-            self.obs.trace(q, now, Kind::Effect, Some(h.id), name, Some(h.receive), "");
-        }
+        let a = Attempt {
+            handle: slot.handle,
+            key: slot.key,
+            first_send_ns: slot.first_send_ns,
+            group: slot.group,
+            seq: slot.seq,
+            check: slot.check,
+        };
+        attempt::commit_effect(&mut self.stores[q], &mut self.obs, now, q, a, &self.workers[w as usize].name);
     }
 
     #[inline(always)]

@@ -47,6 +47,20 @@ pub fn trace_rows(text: &str, sets: &[&str]) -> Vec<String> {
     buf.text().lines().skip(1).map(str::to_string).collect()
 }
 
+/// The trace rows (`t_s,event,msg,worker,receive,detail`, header left out)
+/// and the summary of scenario `text` run with overrides.
+pub fn trace_run(text: &str, sets: &[&str]) -> (Vec<String>, Summary) {
+    let source = Source::from_text(Path::new("rules.toml"), text.to_string()).unwrap();
+    let overrides: Vec<Override> = sets.iter().map(|s| Override::parse(s).unwrap()).collect();
+    let scenario = source.resolve(&overrides, None).unwrap();
+    let buf = dupsim::trace::MemoryBuffer::default();
+    let opts = dupsim::RunOptions { trace: Some(dupsim::trace::Trace::new(Box::new(buf.clone()))) };
+    let (summary, trace) = dupsim::run(&scenario, opts).unwrap();
+    trace.unwrap().finish().unwrap();
+    (buf.text().lines().skip(1).map(str::to_string).collect(), summary)
+}
+
+/// Trace rows equal to `want`, with both listed on failure.
 pub fn assert_rows(got: &[String], want: &[&str]) {
     let got: Vec<&str> = got.iter().map(String::as_str).collect();
     assert_eq!(got, want, "\ngot:\n{}\nwant:\n{}", got.join("\n"), want.join("\n"));
