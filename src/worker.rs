@@ -596,7 +596,7 @@ impl World {
     fn release_ns(&self, w: u32, h: Handle) -> Option<Nanos> {
         match self.group_of(w).on_failure {
             FailurePolicy::Expire => None,
-            FailurePolicy::Release => Some(0),
+            FailurePolicy::Release | FailurePolicy::Term => Some(0),
             FailurePolicy::Backoff { base_ns, max_ns } => {
                 let doublings = h.receive.saturating_sub(1).min(40);
                 Some(base_ns.saturating_mul(1u64 << doublings).min(max_ns))
@@ -654,15 +654,33 @@ impl World {
     pub(crate) fn change_visibility_at_broker(&mut self, w: u32, h: Handle, heartbeat: bool) {
         let t_ns = if heartbeat { self.heartbeat_extend_ns(w) } else { self.release_ns(w, h).unwrap_or(0) };
         let q = self.q(w);
+        if !heartbeat && matches!(self.group_of(w).on_failure, FailurePolicy::Term) {
+            // JetStream +TERM: an ack verb (the broker traces it).
+            self.obs.m[q].api.delete += 1;
+            self.obs.m[q].api.billed += 1;
+            let name = &self.workers[w as usize].name;
+            self.brokers[q].term(&mut self.ev, &mut self.obs, h, name);
+            return;
+        }
         self.obs.m[q].api.change_visibility += 1;
         self.obs.m[q].api.billed += 1;
         let now = self.ev.now();
-        let outcome = self.brokers[q].change_visibility(&mut self.ev, h, t_ns);
+        let outcome = if heartbeat {
+            self.brokers[q].heartbeat(&mut self.ev, &mut self.obs, h, t_ns)
+        } else {
+            self.brokers[q].change_visibility(&mut self.ev, &mut self.obs, h, t_ns)
+        };
         let name = &self.workers[w as usize].name;
         let (kind, detail) = match (heartbeat, outcome) {
             (true, _) => (Kind::Heartbeat, outcome.reason()),
             (false, ChangeOutcome::Changed) if t_ns == 0 => (Kind::Visible, "released"),
             (false, ChangeOutcome::ChangedByOlderHandle) if t_ns == 0 => (Kind::Visible, "released by an older handle"),
+            (false, ChangeOutcome::LateBySequence) if t_ns == 0 => {
+                (Kind::Visible, "late -NAK: re-queued the newest delivery (by stream sequence)")
+            }
+            (false, ChangeOutcome::LateBySequence) => {
+                (Kind::ChangeVisibility, "late -NAK with delay: moved the newest delivery (by stream sequence)")
+            }
             (false, ChangeOutcome::Changed) => (Kind::ChangeVisibility, "backoff"),
             (false, ChangeOutcome::ChangedByOlderHandle) => (Kind::ChangeVisibility, "backoff by an older handle"),
             (false, _) => (Kind::ChangeVisibility, outcome.reason()),

@@ -8,12 +8,14 @@
 //!
 //! - `sqs.rs`: SQS Standard and FIFO queues (docs/model.md), with `sqs_fifo.rs` (message groups),
 //!   `dedup.rs` (deduplication interval) and `throttle.rs` (API quotas).
+//! - `jetstream.rs`: a NATS JetStream stream with one pull consumer (docs/model.md, "NATS JetStream").
 //! - `sns.rs`, `sns_filter.rs`: SNS topics fanning out to queues (docs/model.md). A topic is not a [`Broker`]: it holds no messages.
 //!
 //! A new broker is a module here and a [`Broker`] variant whose arms call it;
 //! see ARCHITECTURE.md for how JetStream, core NATS and Pub/Sub fit.
 
 pub mod dedup;
+pub mod jetstream;
 pub mod sns;
 pub mod sns_filter;
 pub mod sqs;
@@ -22,8 +24,8 @@ pub mod throttle;
 
 use crate::duration::Nanos;
 use crate::engine::Events;
-use crate::metrics::Obs;
-use crate::scenario::Queue;
+use crate::metrics::{Cause, Metrics, Obs};
+use crate::scenario::{Queue, QueueKind};
 use crate::sim::Event;
 pub use throttle::Action;
 
@@ -31,17 +33,23 @@ pub use throttle::Action;
 pub enum Broker {
     /// SQS Standard or FIFO.
     Sqs(sqs::Sqs),
+    /// A NATS JetStream stream and its pull consumer.
+    JetStream(jetstream::JetStream),
 }
 
 impl Broker {
     pub fn new(cfg: Queue, q: u16, seed: u64) -> Broker {
         let rng = crate::rng::stream(seed, &broker_stream_name(q, &cfg.name));
-        Broker::Sqs(sqs::Sqs::new(cfg, q, seed, rng))
+        match cfg.kind {
+            QueueKind::JetStream => Broker::JetStream(jetstream::JetStream::new(cfg, q)),
+            _ => Broker::Sqs(sqs::Sqs::new(cfg, q, seed, rng)),
+        }
     }
 
     pub fn config(&self) -> &Queue {
         match self {
             Broker::Sqs(b) => b.config(),
+            Broker::JetStream(b) => b.config(),
         }
     }
 
@@ -50,6 +58,7 @@ impl Broker {
     pub fn live(&self) -> u64 {
         match self {
             Broker::Sqs(b) => b.live(),
+            Broker::JetStream(b) => b.live(),
         }
     }
 
@@ -57,12 +66,14 @@ impl Broker {
     pub fn in_flight(&self) -> u64 {
         match self {
             Broker::Sqs(b) => b.in_flight(),
+            Broker::JetStream(b) => b.in_flight(),
         }
     }
 
     pub fn visible_or_delayed(&self) -> u64 {
         match self {
             Broker::Sqs(b) => b.visible_or_delayed(),
+            Broker::JetStream(b) => b.visible_or_delayed(),
         }
     }
 
@@ -71,6 +82,7 @@ impl Broker {
     pub fn can_deliver(&self) -> bool {
         match self {
             Broker::Sqs(b) => b.can_deliver(),
+            Broker::JetStream(b) => b.can_deliver(),
         }
     }
 
@@ -78,6 +90,7 @@ impl Broker {
     pub fn ordered(&self) -> bool {
         match self {
             Broker::Sqs(b) => b.is_fifo(),
+            Broker::JetStream(_) => false,
         }
     }
 
@@ -85,6 +98,7 @@ impl Broker {
     pub fn throttled(&self) -> Option<[u64; 3]> {
         match self {
             Broker::Sqs(b) => b.throttled(),
+            Broker::JetStream(_) => None,
         }
     }
 
@@ -93,6 +107,7 @@ impl Broker {
     pub fn admit(&mut self, action: Action, now: Nanos) -> bool {
         match self {
             Broker::Sqs(b) => b.admit(action, now),
+            Broker::JetStream(_) => true,
         }
     }
 
@@ -110,6 +125,7 @@ impl Broker {
     ) -> SendOutcome {
         match self {
             Broker::Sqs(b) => b.send(ev, obs, key, first_send_ns, delay_ns, repeat),
+            Broker::JetStream(b) => b.send(ev, obs, key, first_send_ns, delay_ns, repeat),
         }
     }
 
@@ -128,6 +144,7 @@ impl Broker {
     ) {
         match self {
             Broker::Sqs(b) => b.receive(ev, obs, max, vt_ns, worker, short_poll, out),
+            Broker::JetStream(b) => b.receive(ev, obs, max, vt_ns, worker, short_poll, out),
         }
     }
 
@@ -136,14 +153,23 @@ impl Broker {
     pub fn set_fate(&mut self, h: Handle, fate: Fate, now: Nanos) {
         match self {
             Broker::Sqs(b) => b.set_fate(h, fate, now),
+            Broker::JetStream(b) => b.set_fate(h, fate, now),
         }
     }
 
-    /// Extend (t > 0) or release (t = 0) the lease of `h`.
+    /// Extend (t > 0) or release (t = 0) the lease of `h`: a failed
+    /// attempt's release or backoff (JetStream: -NAK, with a delay if t > 0).
     #[inline]
-    pub fn change_visibility(&mut self, ev: &mut Events<Event>, h: Handle, t_ns: Nanos) -> ChangeOutcome {
+    pub fn change_visibility(
+        &mut self,
+        ev: &mut Events<Event>,
+        obs: &mut Obs,
+        h: Handle,
+        t_ns: Nanos,
+    ) -> ChangeOutcome {
         match self {
             Broker::Sqs(b) => b.change_visibility(ev, h, t_ns),
+            Broker::JetStream(b) => b.nak(ev, obs, h, t_ns),
         }
     }
 
@@ -152,6 +178,33 @@ impl Broker {
     pub fn delete(&mut self, ev: &mut Events<Event>, obs: &mut Obs, h: Handle, worker: &str) -> DeleteOutcome {
         match self {
             Broker::Sqs(b) => b.delete(ev, obs, h, worker),
+            Broker::JetStream(b) => b.delete(ev, obs, h, worker),
+        }
+    }
+
+    /// A heartbeat: extend the lease of `h` to now + `extend_ns` (JetStream:
+    /// +WPI, which restarts the delivery's AckWait or BackOff step instead).
+    #[inline]
+    pub fn heartbeat(&mut self, ev: &mut Events<Event>, obs: &mut Obs, h: Handle, extend_ns: Nanos) -> ChangeOutcome {
+        match self {
+            Broker::Sqs(b) => b.change_visibility(ev, h, extend_ns),
+            Broker::JetStream(b) => b.progress(ev, obs, h),
+        }
+    }
+
+    /// JetStream +TERM: stop redelivering `h`'s message (config allows it nowhere else).
+    pub fn term(&mut self, ev: &mut Events<Event>, obs: &mut Obs, h: Handle, worker: &str) -> DeleteOutcome {
+        match self {
+            Broker::Sqs(_) => unreachable!("config rejects on_failure = term on SQS"),
+            Broker::JetStream(b) => b.term(ev, obs, h, worker),
+        }
+    }
+
+    /// NATS counters (advisories, late acks, slow consumers), if a NATS broker.
+    pub fn nats_stats(&self) -> Option<&jetstream::NatsStats> {
+        match self {
+            Broker::Sqs(_) => None,
+            Broker::JetStream(b) => Some(&b.stats),
         }
     }
 
@@ -159,14 +212,36 @@ impl Broker {
     pub fn on_timer(&mut self, ev: &mut Events<Event>, obs: &mut Obs, t: Timer) {
         match self {
             Broker::Sqs(b) => b.on_timer(ev, obs, t),
+            Broker::JetStream(b) => b.on_timer(ev, obs, t),
         }
     }
 
     pub fn check_invariants(&self) {
         match self {
             Broker::Sqs(b) => b.check_invariants(),
+            Broker::JetStream(b) => b.check_invariants(),
         }
     }
+}
+
+/// Count a delivery into `m`: the first of its message, or a redelivery
+/// whose cause is the fate of the previous delivery (`previous` deliveries
+/// before this one; the fate was set at `fate_end_ns`).
+#[inline]
+pub(crate) fn count_delivery(m: &mut Metrics, now: Nanos, previous: u32, fate: Fate, fate_end_ns: Nanos) {
+    m.deliveries += 1;
+    if previous == 0 {
+        m.first_deliveries += 1;
+        return;
+    }
+    let (cause, retry) = match fate {
+        Fate::Processing => (Cause::Concurrent, None),
+        Fate::Failed | Fate::ReceiveLost | Fate::New => (Cause::AfterFailure, Some(now - fate_end_ns)),
+        Fate::Crashed => (Cause::AfterCrash, Some(now - fate_end_ns)),
+        Fate::Succeeded => (Cause::AfterSuccess, None),
+        Fate::BrokerDuplicate => (Cause::Broker, None),
+    };
+    m.redelivery(now, cause, retry);
 }
 
 /// The random stream of queue `q`: `broker` for the first queue (as before
@@ -279,8 +354,12 @@ pub enum ChangeOutcome {
     /// Changed, with an older handle than the newest (`any_handle`): the
     /// lease of the current holder moved.
     ChangedByOlderHandle,
-    /// Nothing changed: an older handle under `latest_only`.
+    /// Nothing changed: an older handle under `latest_only` (JetStream:
+    /// a stale delivery's reply under `late_ack = "ignored"`).
     Stale,
+    /// JetStream: a stale delivery's +WPI or -NAK acted on the newest
+    /// delivery (the server matches replies by stream sequence).
+    LateBySequence,
     /// Nothing changed: the message is visible again (its lease ended).
     LeaseEnded,
     /// Nothing changed: the message was deleted, moved to the DLQ or expired.
@@ -291,7 +370,7 @@ pub enum ChangeOutcome {
 
 impl ChangeOutcome {
     pub fn changed(self) -> bool {
-        matches!(self, ChangeOutcome::Changed | ChangeOutcome::ChangedByOlderHandle)
+        matches!(self, ChangeOutcome::Changed | ChangeOutcome::ChangedByOlderHandle | ChangeOutcome::LateBySequence)
     }
 
     /// The trace detail: why nothing changed, or that an older handle acted.
@@ -300,6 +379,7 @@ impl ChangeOutcome {
             ChangeOutcome::Changed => "",
             ChangeOutcome::ChangedByOlderHandle => "older handle",
             ChangeOutcome::Stale => "stale handle",
+            ChangeOutcome::LateBySequence => "late reply: acted on the newest delivery (by stream sequence)",
             ChangeOutcome::LeaseEnded => "lease already ended",
             ChangeOutcome::Gone => "message gone",
             ChangeOutcome::Rejected => "over 12h",
