@@ -698,8 +698,11 @@ fn resolve(ctx: &Ctx, raw: RawScenario) -> Result<Scenario, InputError> {
     let mut producer = resolve_producer(ctx, &raw.producer)?;
     producer.target = target;
     producer.attributes = attributes;
-    let queues = nats::resolve_subjects(ctx, &raw.producer, queues)?;
+    let mut queues = nats::resolve_subjects(ctx, &raw.producer, queues)?;
     producer.subject = raw.producer.subject.clone();
+    for q in &mut queues {
+        q.nats.payload_bytes = producer.payload_bytes;
+    }
     if run.messages.is_none() && run.duration_ns.is_none() && !matches!(producer.arrival, Arrival::Scripted { .. }) {
         return Err(ctx.err("run", "say how much to send: run.messages or run.duration"));
     }

@@ -96,6 +96,10 @@ pub struct Producer {
 pub enum Target {
     Queue(usize),
     Topic(usize),
+    /// A NATS subject: every NATS queue of the scenario gets the publish
+    /// (streams that do not capture it count it as lost, subscriptions
+    /// whose subjects do not match never see it).
+    Subject,
 }
 
 /// A message attribute the producer sets, drawn from the message's logical
@@ -271,6 +275,8 @@ pub struct Nats {
     pub pending_msgs: u64,
     /// Core NATS: pending byte limit per subscription. Default 64 MiB.
     pub pending_bytes: u64,
+    /// Size of each message (the producer's `payload_bytes`), for byte limits.
+    pub payload_bytes: u64,
 }
 
 impl Default for Nats {
@@ -288,6 +294,7 @@ impl Default for Nats {
             captures_producer: true,
             pending_msgs: 500_000,
             pending_bytes: 64 << 20,
+            payload_bytes: 1024,
         }
     }
 }

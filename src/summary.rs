@@ -243,11 +243,12 @@ impl Summary {
         for (q, broker) in w.brokers.iter().enumerate() {
             let m = &w.obs.m[q];
             total.absorb(m);
+            let (settled_deleted, settled_lost) = broker.settled();
             let final_states = Final {
-                deleted: m.deleted,
+                deleted: m.deleted + settled_deleted,
                 dlq: m.dlq,
                 expired: m.expired,
-                lost: m.lost,
+                lost: m.lost + settled_lost,
                 in_flight: broker.in_flight(),
                 visible: broker.visible_or_delayed(),
             };
@@ -513,8 +514,8 @@ impl Summary {
         if let Some(n) = &self.nats {
             let _ = writeln!(
                 o,
-                "nats               max-deliveries advisories {} (reported as dlq)  terminated {}  not captured {}",
-                n.max_deliveries_advisories, n.terminated, n.not_captured
+                "nats               max-deliveries advisories {} (reported as dlq)  terminated {}  not captured {}  slow-consumer drops {} in {} episodes",
+                n.max_deliveries_advisories, n.terminated, n.not_captured, n.dropped, n.slow_consumer_episodes
             );
             let l = &n.late_acks;
             let _ = writeln!(

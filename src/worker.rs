@@ -167,6 +167,8 @@ impl World {
 
     pub(crate) fn on_worker_start(&mut self, w: u32) {
         self.workers[w as usize].alive = true;
+        let (q, now) = (self.q(w), self.ev.now());
+        self.brokers[q].set_connected(&mut self.obs, now, w, true);
         self.schedule_random_crash(w);
         self.poll(w);
     }
@@ -257,6 +259,9 @@ impl World {
     }
 
     fn serve_waiters_of(&mut self, q: usize) {
+        if self.brokers[q].push() {
+            return self.serve_pushed(q);
+        }
         while self.brokers[q].can_deliver() {
             let Some(waiter) = self.waiters[q].pop_front() else { return };
             let worker = &mut self.workers[waiter.w as usize];
@@ -273,6 +278,28 @@ impl World {
             }
             worker.parked = false;
             self.respond(waiter.w, waiter.gen);
+        }
+    }
+
+    /// Core NATS: wake each parked worker whose own buffer got messages
+    /// (messages belong to one subscription; the waiter queue is not used).
+    fn serve_pushed(&mut self, q: usize) {
+        if !self.brokers[q].can_deliver() {
+            return;
+        }
+        self.waiters[q].clear();
+        while let Some(w) = self.brokers[q].take_woken() {
+            let worker = &mut self.workers[w as usize];
+            if !worker.parked {
+                continue;
+            }
+            let broker = &mut self.brokers[q];
+            broker.receive(&mut self.ev, &mut self.obs, worker.want, None, &worker.name, false, &mut worker.inbox);
+            if worker.inbox.len > 0 {
+                worker.parked = false;
+                let gen = worker.poll_gen;
+                self.respond(w, gen);
+            }
         }
     }
 
@@ -778,6 +805,7 @@ impl World {
         if held == 0 {
             self.obs.trace(q, now, Kind::Crash, None, &worker.name, None, "");
         }
+        self.brokers[q].set_connected(&mut self.obs, now, w, false);
         let delay = self.group_of(w).crash.restart_delay_ns;
         self.ev.after(delay, Event::Restart { w });
     }
@@ -791,6 +819,7 @@ impl World {
         worker.alive = true;
         let q = worker.queue;
         self.obs.trace(q, now, Kind::Restart, None, &worker.name, None, "");
+        self.brokers[q].set_connected(&mut self.obs, now, w, true);
         self.schedule_random_crash(w);
         self.poll(w);
     }

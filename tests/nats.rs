@@ -577,3 +577,118 @@ proptest! {
         prop_assert_eq!(json_without_perf(&a), json_without_perf(&b));
     }
 }
+
+/// Core NATS, one subscription with pending_msgs = 3 and a 10 s handler.
+/// nats.go counts the message inside the handler: with 6 messages at 0,
+/// message 1 is handled, 2 and 3 wait, 4 to 6 are dropped (one episode).
+/// At 15 s message 2 is handled and 3 waits, so message 7 fits (the episode
+/// ends); message 8 at 15.5 s is dropped again: a second episode.
+const SLOW: &str = r#"
+name = "slow"
+[producer]
+arrival = { kind = "scripted", at = ["0s", "0s", "0s", "0s", "0s", "0s", "15s", "15.5s"] }
+[queue]
+kind = "nats_core"
+pending_msgs = 3
+[[workers]]
+name = "W"
+receive = { max = 1, wait = "20s" }
+[handler]
+duration = "10s"
+"#;
+
+#[test]
+fn pending_limits_drop_and_count_episodes() {
+    let rows = trace_rows(SLOW, &[]);
+    let lost: Vec<&str> = rows.iter().filter(|r| r.contains(",lost,")).map(String::as_str).collect();
+    assert_eq!(
+        lost,
+        [
+            "0,lost,4,W,,slow consumer: pending limit reached; dropped",
+            "0,lost,5,W,,slow consumer: pending limit reached; dropped",
+            "0,lost,6,W,,slow consumer: pending limit reached; dropped",
+            "15.5,lost,8,W,,slow consumer: pending limit reached; dropped",
+        ]
+    );
+    let receives: Vec<&str> = rows.iter().filter(|r| r.contains(",receive,")).map(String::as_str).collect();
+    assert_eq!(receives, ["0,receive,1,W,1,", "10,receive,2,W,1,", "20,receive,3,W,1,", "30,receive,7,W,1,"]);
+    let j = run_text(SLOW, &[]).to_json();
+    assert_eq!((j["final"]["lost"].as_u64(), j["final"]["deleted"].as_u64()), (Some(4), Some(4)));
+    assert_eq!((j["nats"]["dropped"].as_u64(), j["nats"]["slow_consumer_episodes"].as_u64()), (Some(4), Some(2)));
+    assert_eq!((j["redeliveries"].as_u64(), j["duplicate_effects"].as_u64()), (Some(0), Some(0)));
+}
+
+/// The byte limit: 1024-byte messages under pending_bytes = 3000 fit two
+/// at a time (2048 <= 3000 < 3072), the handler's included.
+#[test]
+fn the_byte_limit_counts_payloads() {
+    let j = run_text(SLOW, &["queue.pending_msgs=100", "queue.pending_bytes=3000"]).to_json();
+    // At 0: 1 handled, 2 waits, 3-6 dropped;
+    // at 15 (2 handled, nothing waits) 7 fits; at 15.5 (2 and 7 pending) 8 is dropped.
+    assert_eq!((j["final"]["lost"].as_u64(), j["final"]["deleted"].as_u64()), (Some(5), Some(3)));
+}
+
+/// A failed handler's message is gone (core NATS never redelivers), and a
+/// crash closes the connection: what the worker buffered is lost, and
+/// while no subscriber is connected a publish has no interest.
+#[test]
+fn core_nats_never_redelivers() {
+    let j = run_text(SLOW, &["handler.fail_probability=1.0"]).to_json();
+    assert_eq!(
+        (j["final"]["lost"].as_u64(), j["deliveries"].as_u64(), j["redeliveries"].as_u64()),
+        (Some(8), Some(4), Some(0))
+    );
+    let crash = SLOW.replace("name = \"W\"\n", "name = \"W\"\ncrash = { at = [\"5s\"], restart_delay = \"11s\" }\n");
+    let rows = trace_rows(&crash, &[]);
+    assert!(rows.contains(&"5,lost,2,W,,connection closed: buffered message lost".to_string()), "{rows:?}");
+    assert!(rows.contains(&"15,lost,7,,,no subscriber connected: no interest".to_string()), "{rows:?}");
+    // 1 (in the handler) and 2, 3 (buffered) die with the connection at 5; 4-6 were
+    // dropped at 0; 7 and 8 find nobody subscribed until the restart at 16.
+    let j = run_text(&crash, &[]).to_json();
+    assert_eq!((j["final"]["deleted"].as_u64(), j["final"]["lost"].as_u64()), (Some(0), Some(8)));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Core NATS: conservation, no redelivery, no duplicate, repeatable.
+    #[test]
+    fn random_core_nats_runs_conserve_and_repeat(
+        seed in 0u64..(i64::MAX as u64),
+        pending in 1u64..60,
+        count in 1u32..4,
+        conc in 1u32..3,
+        fail in 0.0f64..0.5,
+        mtbf in prop::option::of(20u32..300),
+    ) {
+        let crash = mtbf.map(|m| format!("crash = {{ mtbf = \"{m}s\", restart_delay = \"3s\" }}")).unwrap_or_default();
+        let text = format!(r#"
+name = "random-core"
+seed = {seed}
+[run]
+messages = 300
+[producer]
+arrival = {{ kind = "poisson", rate = 8.0 }}
+[queue]
+kind = "nats_core"
+pending_msgs = {pending}
+[[workers]]
+name = "w"
+count = {count}
+concurrency = {conc}
+receive = {{ max = 5, wait = "5s" }}
+{crash}
+[handler]
+duration = {{ kind = "exponential", mean = "300ms" }}
+fail_probability = {fail}
+"#);
+        let a = run_text(&text, &[]);
+        let j = a.to_json();
+        let fin = &j["final"];
+        prop_assert_eq!(fin["deleted"].as_u64().unwrap() + fin["lost"].as_u64().unwrap(), 300);
+        prop_assert_eq!(j["redeliveries"].as_u64(), Some(0));
+        prop_assert_eq!(j["duplicate_effects"].as_u64(), Some(0));
+        prop_assert!(j["nats"]["slow_consumer_episodes"].as_u64() <= j["nats"]["dropped"].as_u64());
+        prop_assert_eq!(json_without_perf(&a), json_without_perf(&run_text(&text, &[])));
+    }
+}

@@ -100,6 +100,10 @@ pub struct NatsStats {
     pub max_ack_pending_stalls: u64,
     /// Publishes the stream did not capture (subject mismatch): lost.
     pub not_captured: u64,
+    /// Core NATS: messages dropped past a subscription's pending limits.
+    pub dropped: u64,
+    /// Core NATS: slow-consumer episodes (drops since the last accepted message count once).
+    pub slow_consumer_episodes: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -122,6 +126,8 @@ impl NatsStats {
         self.late_acks_ignored += o.late_acks_ignored;
         self.max_ack_pending_stalls += o.max_ack_pending_stalls;
         self.not_captured += o.not_captured;
+        self.dropped += o.dropped;
+        self.slow_consumer_episodes += o.slow_consumer_episodes;
     }
 }
 
@@ -247,7 +253,7 @@ impl JetStream {
         }
         if self.dedup.as_mut().is_some_and(|d| !d.accept(now, key)) {
             obs.m[q].deduplicated += 1;
-            obs.trace(q, now, Kind::Send, None, "", None, "duplicate Nats-Msg-Id: PubAck duplicate, not stored");
+            obs.trace(q, now, Kind::Send, None, "", None, "duplicate Nats-Msg-Id: PubAck duplicate; not stored");
             return SendOutcome::Deduplicated;
         }
         let id = self.next_id;

@@ -16,6 +16,7 @@
 
 pub mod dedup;
 pub mod jetstream;
+pub mod nats_core;
 pub mod sns;
 pub mod sns_filter;
 pub mod sqs;
@@ -35,6 +36,8 @@ pub enum Broker {
     Sqs(sqs::Sqs),
     /// A NATS JetStream stream and its pull consumer.
     JetStream(jetstream::JetStream),
+    /// Core NATS push subscriptions.
+    NatsCore(nats_core::NatsCore),
 }
 
 impl Broker {
@@ -42,6 +45,7 @@ impl Broker {
         let rng = crate::rng::stream(seed, &broker_stream_name(q, &cfg.name));
         match cfg.kind {
             QueueKind::JetStream => Broker::JetStream(jetstream::JetStream::new(cfg, q)),
+            QueueKind::NatsCore => Broker::NatsCore(nats_core::NatsCore::new(cfg, q, rng)),
             _ => Broker::Sqs(sqs::Sqs::new(cfg, q, seed, rng)),
         }
     }
@@ -50,6 +54,7 @@ impl Broker {
         match self {
             Broker::Sqs(b) => b.config(),
             Broker::JetStream(b) => b.config(),
+            Broker::NatsCore(b) => b.config(),
         }
     }
 
@@ -59,6 +64,7 @@ impl Broker {
         match self {
             Broker::Sqs(b) => b.live(),
             Broker::JetStream(b) => b.live(),
+            Broker::NatsCore(b) => b.live(),
         }
     }
 
@@ -67,6 +73,7 @@ impl Broker {
         match self {
             Broker::Sqs(b) => b.in_flight(),
             Broker::JetStream(b) => b.in_flight(),
+            Broker::NatsCore(b) => b.in_flight(),
         }
     }
 
@@ -74,6 +81,7 @@ impl Broker {
         match self {
             Broker::Sqs(b) => b.visible_or_delayed(),
             Broker::JetStream(b) => b.visible_or_delayed(),
+            Broker::NatsCore(b) => b.visible_or_delayed(),
         }
     }
 
@@ -83,6 +91,7 @@ impl Broker {
         match self {
             Broker::Sqs(b) => b.can_deliver(),
             Broker::JetStream(b) => b.can_deliver(),
+            Broker::NatsCore(b) => b.can_deliver(),
         }
     }
 
@@ -90,7 +99,7 @@ impl Broker {
     pub fn ordered(&self) -> bool {
         match self {
             Broker::Sqs(b) => b.is_fifo(),
-            Broker::JetStream(_) => false,
+            Broker::JetStream(_) | Broker::NatsCore(_) => false,
         }
     }
 
@@ -98,7 +107,7 @@ impl Broker {
     pub fn throttled(&self) -> Option<[u64; 3]> {
         match self {
             Broker::Sqs(b) => b.throttled(),
-            Broker::JetStream(_) => None,
+            Broker::JetStream(_) | Broker::NatsCore(_) => None,
         }
     }
 
@@ -107,7 +116,7 @@ impl Broker {
     pub fn admit(&mut self, action: Action, now: Nanos) -> bool {
         match self {
             Broker::Sqs(b) => b.admit(action, now),
-            Broker::JetStream(_) => true,
+            Broker::JetStream(_) | Broker::NatsCore(_) => true,
         }
     }
 
@@ -126,6 +135,7 @@ impl Broker {
         match self {
             Broker::Sqs(b) => b.send(ev, obs, key, first_send_ns, delay_ns, repeat),
             Broker::JetStream(b) => b.send(ev, obs, key, first_send_ns, delay_ns, repeat),
+            Broker::NatsCore(b) => b.send(ev, obs, key, first_send_ns, delay_ns, repeat),
         }
     }
 
@@ -145,6 +155,7 @@ impl Broker {
         match self {
             Broker::Sqs(b) => b.receive(ev, obs, max, vt_ns, worker, short_poll, out),
             Broker::JetStream(b) => b.receive(ev, obs, max, vt_ns, worker, short_poll, out),
+            Broker::NatsCore(b) => b.receive(ev, obs, max, vt_ns, worker, short_poll, out),
         }
     }
 
@@ -154,6 +165,7 @@ impl Broker {
         match self {
             Broker::Sqs(b) => b.set_fate(h, fate, now),
             Broker::JetStream(b) => b.set_fate(h, fate, now),
+            Broker::NatsCore(b) => b.set_fate(h, fate, now),
         }
     }
 
@@ -170,6 +182,8 @@ impl Broker {
         match self {
             Broker::Sqs(b) => b.change_visibility(ev, h, t_ns),
             Broker::JetStream(b) => b.nak(ev, obs, h, t_ns),
+            // No ack, no redelivery: the handler's return settled the message.
+            Broker::NatsCore(_) => ChangeOutcome::Gone,
         }
     }
 
@@ -179,6 +193,7 @@ impl Broker {
         match self {
             Broker::Sqs(b) => b.delete(ev, obs, h, worker),
             Broker::JetStream(b) => b.delete(ev, obs, h, worker),
+            Broker::NatsCore(_) => DeleteOutcome::Gone,
         }
     }
 
@@ -189,13 +204,14 @@ impl Broker {
         match self {
             Broker::Sqs(b) => b.change_visibility(ev, h, extend_ns),
             Broker::JetStream(b) => b.progress(ev, obs, h),
+            Broker::NatsCore(_) => ChangeOutcome::Gone,
         }
     }
 
     /// JetStream +TERM: stop redelivering `h`'s message (config allows it nowhere else).
     pub fn term(&mut self, ev: &mut Events<Event>, obs: &mut Obs, h: Handle, worker: &str) -> DeleteOutcome {
         match self {
-            Broker::Sqs(_) => unreachable!("config rejects on_failure = term on SQS"),
+            Broker::Sqs(_) | Broker::NatsCore(_) => unreachable!("config allows on_failure = term on JetStream only"),
             Broker::JetStream(b) => b.term(ev, obs, h, worker),
         }
     }
@@ -205,6 +221,43 @@ impl Broker {
         match self {
             Broker::Sqs(_) => None,
             Broker::JetStream(b) => Some(&b.stats),
+            Broker::NatsCore(b) => Some(&b.stats),
+        }
+    }
+
+    /// Final states a push broker settled outside the metrics: (deleted, lost).
+    pub fn settled(&self) -> (u64, u64) {
+        match self {
+            Broker::NatsCore(b) => b.settled(),
+            _ => (0, 0),
+        }
+    }
+
+    /// Whether messages are pushed to particular consumers (core NATS), so
+    /// parked polls are woken per worker rather than first come first served.
+    pub fn push(&self) -> bool {
+        matches!(self, Broker::NatsCore(_))
+    }
+
+    /// Worker `w` consumes this queue (core NATS: a subscription).
+    pub fn add_subscriber(&mut self, w: u32, name: &str, connected: bool) {
+        if let Broker::NatsCore(b) = self {
+            b.add_subscriber(w, name, connected);
+        }
+    }
+
+    /// Worker `w` connected (started, restarted) or crashed (core NATS).
+    pub fn set_connected(&mut self, obs: &mut Obs, now: Nanos, w: u32, connected: bool) {
+        if let Broker::NatsCore(b) = self {
+            b.set_connected(obs, now, w, connected);
+        }
+    }
+
+    /// Core NATS: the next worker with new messages in its buffer.
+    pub fn take_woken(&mut self) -> Option<u32> {
+        match self {
+            Broker::NatsCore(b) => b.take_woken(),
+            _ => None,
         }
     }
 
@@ -213,6 +266,7 @@ impl Broker {
         match self {
             Broker::Sqs(b) => b.on_timer(ev, obs, t),
             Broker::JetStream(b) => b.on_timer(ev, obs, t),
+            Broker::NatsCore(_) => {}
         }
     }
 
@@ -220,6 +274,7 @@ impl Broker {
         match self {
             Broker::Sqs(b) => b.check_invariants(),
             Broker::JetStream(b) => b.check_invariants(),
+            Broker::NatsCore(b) => b.check_invariants(),
         }
     }
 }
