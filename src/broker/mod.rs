@@ -9,6 +9,7 @@
 //! - `sqs.rs`: SQS Standard and FIFO queues (docs/model.md), with `sqs_fifo.rs` (message groups),
 //!   `dedup.rs` (deduplication interval) and `throttle.rs` (API quotas).
 //! - `jetstream.rs`: a NATS JetStream stream with one pull consumer (docs/model.md, "NATS JetStream").
+//! - `nats_core.rs`: core NATS push subscriptions and slow consumers (docs/model.md, "Core NATS").
 //! - `sns.rs`, `sns_filter.rs`: SNS topics fanning out to queues (docs/model.md). A topic is not a [`Broker`]: it holds no messages.
 //!
 //! A new broker is a module here and a [`Broker`] variant whose arms call it;
