@@ -9,26 +9,7 @@
 
 mod common;
 use common::*;
-use dupsim::trace::{MemoryBuffer, Trace};
 use proptest::prelude::*;
-use std::path::Path;
-
-/// The trace rows of scenario `text` with overrides (header skipped).
-fn trace_rows(text: &str, sets: &[&str]) -> Vec<String> {
-    let source = dupsim::Source::from_text(Path::new("nats.toml"), text.to_string()).unwrap();
-    let overrides: Vec<_> = sets.iter().map(|s| dupsim::Override::parse(s).unwrap()).collect();
-    let scenario = source.resolve(&overrides, None).unwrap();
-    let buf = MemoryBuffer::default();
-    let opts = dupsim::RunOptions { trace: Some(Trace::new(Box::new(buf.clone()))) };
-    let (_, trace) = dupsim::run(&scenario, opts).unwrap();
-    trace.unwrap().finish().unwrap();
-    buf.text().lines().skip(1).map(str::to_string).collect()
-}
-
-fn assert_rows(got: &[String], want: &[&str]) {
-    let got: Vec<&str> = got.iter().map(String::as_str).collect();
-    assert_eq!(got, want, "\ngot:\n{}\nwant:\n{}", got.join("\n"), want.join("\n"));
-}
 
 /// One message, one always-polling worker whose every attempt fails after 100 ms.
 fn failing(queue: &str, on_failure: &str) -> String {

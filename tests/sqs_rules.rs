@@ -4,26 +4,7 @@
 //! documented rule, and the other variant is checked too.
 
 mod common;
-use dupsim::trace::{MemoryBuffer, Trace};
-use std::path::Path;
-
-/// The trace rows of scenario `text` with overrides, as
-/// `t_s,event,msg,worker,receive,detail` strings.
-fn trace_rows(text: &str, sets: &[&str]) -> Vec<String> {
-    let source = dupsim::Source::from_text(Path::new("rules.toml"), text.to_string()).unwrap();
-    let overrides: Vec<_> = sets.iter().map(|s| dupsim::Override::parse(s).unwrap()).collect();
-    let scenario = source.resolve(&overrides, None).unwrap();
-    let buf = MemoryBuffer::default();
-    let opts = dupsim::RunOptions { trace: Some(Trace::new(Box::new(buf.clone()))) };
-    let (_, trace) = dupsim::run(&scenario, opts).unwrap();
-    trace.unwrap().finish().unwrap();
-    buf.text().lines().skip(1).map(str::to_string).collect()
-}
-
-fn assert_rows(got: &[String], want: &[&str]) {
-    let got: Vec<&str> = got.iter().map(String::as_str).collect();
-    assert_eq!(got, want, "\ngot:\n{}\nwant:\n{}", got.join("\n"), want.join("\n"));
-}
+use common::{assert_rows, trace_rows};
 
 /// The example of the model: VT 30 s; A receives at 0 and works 100 s with a
 /// heartbeat every 40 s extending to now + 60 s; its lease ends at 30; B

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: run a scenario given as text.
 #![allow(dead_code)]
 
+use dupsim::trace::{MemoryBuffer, Trace};
 use dupsim::{Override, Source, Summary};
 use std::path::Path;
 
@@ -31,4 +32,23 @@ pub fn assert_binomial(observed: u64, n: u64, p: f64, k: f64, what: &str) {
         (observed as f64 - expected).abs() <= k * sd,
         "{what}: observed {observed} of {n}, expected {expected:.1} (p = {p:.5}, sd {sd:.1})"
     );
+}
+
+/// The trace rows of scenario `text` with overrides, as
+/// `t_s,event,msg,worker,receive,detail` strings.
+pub fn trace_rows(text: &str, sets: &[&str]) -> Vec<String> {
+    let source = dupsim::Source::from_text(Path::new("rules.toml"), text.to_string()).unwrap();
+    let overrides: Vec<_> = sets.iter().map(|s| dupsim::Override::parse(s).unwrap()).collect();
+    let scenario = source.resolve(&overrides, None).unwrap();
+    let buf = MemoryBuffer::default();
+    let opts = dupsim::RunOptions { trace: Some(Trace::new(Box::new(buf.clone()))) };
+    let (_, trace) = dupsim::run(&scenario, opts).unwrap();
+    trace.unwrap().finish().unwrap();
+    buf.text().lines().skip(1).map(str::to_string).collect()
+}
+
+/// Compare trace rows, printing both lists on a mismatch.
+pub fn assert_rows(got: &[String], want: &[&str]) {
+    let got: Vec<&str> = got.iter().map(String::as_str).collect();
+    assert_eq!(got, want, "\ngot:\n{}\nwant:\n{}", got.join("\n"), want.join("\n"));
 }
