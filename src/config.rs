@@ -703,6 +703,7 @@ fn resolve(ctx: &Ctx, raw: RawScenario) -> Result<Scenario, InputError> {
     for q in &mut queues {
         q.nats.payload_bytes = producer.payload_bytes;
     }
+    nats::check_sqs_only(ctx, &raw.producer, &raw.workers, &queues, producer.target)?;
     if run.messages.is_none() && run.duration_ns.is_none() && !matches!(producer.arrival, Arrival::Scripted { .. }) {
         return Err(ctx.err("run", "say how much to send: run.messages or run.duration"));
     }

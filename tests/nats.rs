@@ -425,6 +425,9 @@ fn nats_settings_are_checked() {
         let e = try_run_text(&text, &[]).err().unwrap_or_else(|| panic!("accepted: {queue}"));
         assert!(e.to_string().contains(needle), "{queue}: {e}");
     }
+    let delayed =
+        format!("{}[queue]\nkind = \"jetstream\"\n", base.replace("[[workers]]", "delay = \"5s\"\n[[workers]]"));
+    assert!(try_run_text(&delayed, &[]).unwrap_err().to_string().contains("NATS has no per-message delay"));
     let term_on_sqs = base.replace("name = \"W\"\n", "name = \"W\"\non_failure = { kind = \"term\" }\n");
     assert!(try_run_text(&term_on_sqs, &[]).unwrap_err().to_string().contains("JetStream verb"));
 }
@@ -672,4 +675,56 @@ fail_probability = {fail}
         prop_assert!(j["nats"]["slow_consumer_episodes"].as_u64() <= j["nats"]["dropped"].as_u64());
         prop_assert_eq!(json_without_perf(&a), json_without_perf(&run_text(&text, &[])));
     }
+}
+
+/// A stale +WPI restarts the newest delivery's step. A (heartbeat every
+/// 35 s) loses delivery 1 at 30; B gets delivery 2 (step to 60, a 33 s call).
+/// A's +WPI at 35 is matched by stream sequence: B's step now ends at 65, so
+/// B acks at 63 and nobody else gets the message. With `ignored`, B's step
+/// ends at 60 while B works, and A (polling again) gets a third copy.
+#[test]
+fn a_late_progress_extends_the_newest_delivery() {
+    let text = r#"
+name = "late-wpi"
+[producer]
+arrival = { kind = "scripted", at = ["0s"] }
+[queue]
+kind = "jetstream"
+ack_wait = "30s"
+[[workers]]
+name = "A"
+receive = { max = 1, wait = "20s" }
+heartbeat = { kind = "fixed", interval = "35s", extend = "1s" }
+[[workers]]
+name = "B"
+start_at = "30s"
+receive = { max = 1, wait = "20s" }
+[handler]
+steps = [{ call = "api" }]
+[[dependencies]]
+name = "api"
+latency = { kind = "sequence", values = ["45s", "33s", "1s"] }
+timeout = "44s"
+"#;
+    let head = ["0,send,1,,,", "0,receive,1,A,1,", "30,expire,1,,1,holder still processing", "30,receive,1,B,2,"];
+    let mut want = head.to_vec();
+    want.extend([
+        "35,heartbeat,1,A,1,late reply: acted on the newest delivery (by stream sequence)",
+        "44,fail,1,A,1,dependency timeout",
+        "63,effect,1,B,2,",
+        "63,delete,1,B,2,",
+    ]);
+    assert_rows(&trace_rows(text, &[]), &want);
+    let mut want = head.to_vec();
+    want.extend([
+        "35,heartbeat,1,A,1,stale handle",
+        "44,fail,1,A,1,dependency timeout",
+        "60,expire,1,,2,holder still processing",
+        "60,receive,1,A,3,",
+        "61,effect,1,A,3,",
+        "61,delete,1,A,3,",
+        "63,duplicate_effect,1,B,2,",
+        "63,delete_stale,1,B,2,already acked",
+    ]);
+    assert_rows(&trace_rows(text, &["queue.late_ack=ignored"]), &want);
 }

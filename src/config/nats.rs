@@ -4,10 +4,10 @@
 //! stream's subjects, and a core subscription's pending limits. Defaults
 //! and limits follow docs/model.md, sections "NATS JetStream" and "Core NATS".
 
-use super::{Ctx, RawProducer, RawQueue};
+use super::{Ctx, RawProducer, RawQueue, RawWorkers};
 use crate::duration::{Nanos, NS_PER_S};
 use crate::error::InputError;
-use crate::scenario::{LateAck, NakDelay, Nats, Queue, QueueKind};
+use crate::scenario::{LateAck, NakDelay, Nats, Queue, QueueKind, Target};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -149,6 +149,36 @@ pub(super) fn resolve_subjects(ctx: &Ctx, p: &RawProducer, mut queues: Vec<Queue
         q.nats.captures_producer = q.nats.subjects.iter().any(|f| subject_matches(f, subject));
     }
     Ok(queues)
+}
+
+/// SQS-only producer and worker settings that a NATS queue would silently
+/// ignore are errors: DelaySeconds, and a per-receive visibility timeout.
+pub(super) fn check_sqs_only(
+    ctx: &Ctx,
+    p: &RawProducer,
+    workers: &[RawWorkers],
+    queues: &[Queue],
+    target: Target,
+) -> Result<(), InputError> {
+    let nats = |q: &Queue| matches!(q.kind, QueueKind::JetStream | QueueKind::NatsCore);
+    let to_nats = match target {
+        Target::Queue(q) => nats(&queues[q]),
+        Target::Subject => true,
+        Target::Topic(_) => false,
+    };
+    if to_nats && p.delay.is_some_and(|d| d.0 > 0) {
+        return Err(ctx.err("producer.delay", "`delay` is SQS DelaySeconds; NATS has no per-message delay"));
+    }
+    for (i, w) in workers.iter().enumerate() {
+        let q = queues.iter().position(|q| Some(q.name.as_str()) == w.queue.as_deref()).unwrap_or(0);
+        if nats(&queues[q]) && w.receive.as_ref().is_some_and(|r| r.visibility_timeout.is_some()) {
+            return Err(ctx.err(
+                &format!("workers[{i}].receive.visibility_timeout"),
+                "a pull has no lease of its own on NATS; set the queue's `ack_wait`",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn valid_subject(s: &str) -> bool {
