@@ -232,11 +232,11 @@ impl NatsCore {
                 s.slow = true;
                 self.stats.slow_consumer_episodes += 1;
             }
-            let name = s.name.clone();
             self.ring.push_back(Msg { key, first_send_ns, sub: i as u32, state: State::Gone });
             self.trim();
             obs.m[q].lost += 1;
-            obs.trace(q, now, Kind::Lost, Some(id), &name, None, "slow consumer: pending limit reached; dropped");
+            let name = &self.subs[i].name;
+            obs.trace(q, now, Kind::Lost, Some(id), name, None, "slow consumer: pending limit reached; dropped");
             return SendOutcome::Accepted(id);
         }
         s.slow = false;
