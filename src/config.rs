@@ -18,6 +18,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 mod functions;
+mod nats;
 mod topology;
 
 /// A scenario file as read: its text, its TOML tree, and where each value stands.
@@ -308,6 +309,8 @@ struct RawProducer {
     /// ... or publish to this topic.
     topic: Option<String>,
     attributes: Option<std::collections::BTreeMap<String, topology::RawAttribute>>,
+    /// The NATS subject published to (matched against `queue.subjects`).
+    subject: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -323,6 +326,8 @@ enum RawArrival {
 enum RawQueueKind {
     SqsStandard,
     SqsFifo,
+    Jetstream,
+    NatsCore,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -372,6 +377,18 @@ struct RawQueue {
     high_throughput: Option<bool>,
     api_limit_per_s: Option<u32>,
     throttle_retry: Option<Dur>,
+    // JetStream and core NATS only (resolved in config/nats.rs).
+    ack_wait: Option<Dur>,
+    max_deliver: Option<i64>,
+    backoff: Option<Vec<Dur>>,
+    max_ack_pending: Option<i64>,
+    late_ack: Option<nats::RawLateAck>,
+    nak_delay: Option<nats::RawNakDelay>,
+    duplicate_window: Option<Dur>,
+    msg_id: Option<bool>,
+    subjects: Option<Vec<String>>,
+    pending_msgs: Option<u64>,
+    pending_bytes: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -423,6 +440,7 @@ enum RawOnFailure {
     Expire,
     Release,
     Backoff { base: Dur, max: Dur },
+    Term,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -686,6 +704,12 @@ fn resolve(ctx: &Ctx, raw: RawScenario) -> Result<Scenario, InputError> {
     let mut producer = resolve_producer(ctx, &raw.producer)?;
     producer.target = target;
     producer.attributes = attributes;
+    let mut queues = nats::resolve_subjects(ctx, &raw.producer, queues)?;
+    producer.subject = raw.producer.subject.clone();
+    for q in &mut queues {
+        q.nats.payload_bytes = producer.payload_bytes;
+    }
+    nats::check_sqs_only(ctx, &raw.producer, &raw.workers, &queues, producer.target)?;
     if run.messages.is_none() && run.duration_ns.is_none() && !matches!(producer.arrival, Arrival::Scripted { .. }) {
         return Err(ctx.err("run", "say how much to send: run.messages or run.duration"));
     }
@@ -795,6 +819,7 @@ fn resolve_producer(ctx: &Ctx, p: &RawProducer) -> Result<Producer, InputError> 
         max_send_retries: ctx.count("producer.max_send_retries", p.max_send_retries.map(u64::from), 3, 0, 100)? as u32,
         target: Target::Queue(0),
         attributes: Vec::new(),
+        subject: None,
     })
 }
 
@@ -804,7 +829,10 @@ fn resolve_queue(ctx: &Ctx, at: &str, q: &RawQueue, name: &str) -> Result<Queue,
     let kind = match q.kind.unwrap_or(RawQueueKind::SqsStandard) {
         RawQueueKind::SqsStandard => QueueKind::SqsStandard,
         RawQueueKind::SqsFifo => QueueKind::SqsFifo,
+        RawQueueKind::Jetstream => QueueKind::JetStream,
+        RawQueueKind::NatsCore => QueueKind::NatsCore,
     };
+    let nats = nats::resolve_nats(ctx, at, q, kind)?;
     let fifo = topology::resolve_fifo(ctx, at, q, kind)?;
     if kind == QueueKind::SqsFifo {
         if q.broker_duplicate.is_some_and(|p| p > 0.0) {
@@ -821,12 +849,11 @@ fn resolve_queue(ctx: &Ctx, at: &str, q: &RawQueue, name: &str) -> Result<Queue,
     Ok(Queue {
         name: name.to_string(),
         kind,
-        visibility_timeout_ns: ctx.range(
-            &path("visibility_timeout"),
-            q.visibility_timeout.map_or(30 * NS_PER_S, |d| d.0),
-            0,
-            H12,
-        )?,
+        visibility_timeout_ns: match kind {
+            // The lease of a JetStream delivery is its AckWait step.
+            QueueKind::JetStream => nats.ack_wait_ns,
+            _ => ctx.range(&path("visibility_timeout"), q.visibility_timeout.map_or(30 * NS_PER_S, |d| d.0), 0, H12)?,
+        },
         retention_ns: ctx.range(&path("retention"), q.retention.map_or(4 * DAY, |d| d.0), 60 * NS_PER_S, 14 * DAY)?,
         max_receive_count: match q.max_receive_count {
             Some(m) => Some(ctx.count(&path("max_receive_count"), Some(u64::from(m)), 0, 1, 1000)? as u32),
@@ -834,7 +861,7 @@ fn resolve_queue(ctx: &Ctx, at: &str, q: &RawQueue, name: &str) -> Result<Queue,
         },
         delete_policy: match q.delete_policy.unwrap_or(match kind {
             QueueKind::SqsFifo => RawDeletePolicy::Strict,
-            QueueKind::SqsStandard => RawDeletePolicy::AnyHandle,
+            _ => RawDeletePolicy::AnyHandle,
         }) {
             RawDeletePolicy::LatestOnly => DeletePolicy::LatestOnly,
             RawDeletePolicy::AnyHandle => DeletePolicy::AnyHandle,
@@ -852,7 +879,12 @@ fn resolve_queue(ctx: &Ctx, at: &str, q: &RawQueue, name: &str) -> Result<Queue,
         broker_duplicate: ctx.prob(&path("broker_duplicate"), q.broker_duplicate, 0.0)?,
         inflight_limit: ctx.count(&path("inflight_limit"), q.inflight_limit, 120_000, 1, u64::MAX)?,
         price_per_million_usd: {
-            let default = if kind == QueueKind::SqsFifo { 0.50 } else { 0.40 };
+            let default = match kind {
+                QueueKind::SqsFifo => 0.50,
+                QueueKind::SqsStandard => 0.40,
+                // Self-hosted: no per-request price unless one is given.
+                QueueKind::JetStream | QueueKind::NatsCore => 0.0,
+            };
             let p = q.price_per_million.unwrap_or(default);
             if !(p.is_finite() && p >= 0.0) {
                 return Err(ctx.err(&path("price_per_million"), "expected a non-negative price in USD"));
@@ -861,6 +893,7 @@ fn resolve_queue(ctx: &Ctx, at: &str, q: &RawQueue, name: &str) -> Result<Queue,
         },
         redrive_at_ns,
         fifo,
+        nats,
     })
 }
 
@@ -912,6 +945,15 @@ fn resolve_workers(
         on_failure: match &w.on_failure {
             None | Some(RawOnFailure::Expire) => FailurePolicy::Expire,
             Some(RawOnFailure::Release) => FailurePolicy::Release,
+            Some(RawOnFailure::Term) => {
+                if queues[queue].kind != QueueKind::JetStream {
+                    return Err(ctx.err(
+                        &at("on_failure"),
+                        "`term` (+TERM) is a JetStream verb; the queue is not kind = \"jetstream\"",
+                    ));
+                }
+                FailurePolicy::Term
+            }
             Some(RawOnFailure::Backoff { base, max }) => {
                 let max_ns = ctx.range(&at("on_failure.max"), max.0, 0, H12)?;
                 FailurePolicy::Backoff { base_ns: ctx.range(&at("on_failure.base"), base.0, 0, max_ns)?, max_ns }

@@ -197,6 +197,22 @@ impl World {
                 m.api.billed += self.producer.payload_chunks;
             }
             Target::Topic(t) => self.publish(t, p.key, p.first_send_ns, p.accepted),
+            Target::Subject => {
+                for q in 0..self.brokers.len() {
+                    let nats = &self.brokers[q].config().nats;
+                    let kind = self.brokers[q].config().kind;
+                    // A subscription hears only subjects it matches; a stream counts what it missed.
+                    if kind == crate::scenario::QueueKind::NatsCore && !nats.captures_producer {
+                        continue;
+                    }
+                    if kind == crate::scenario::QueueKind::JetStream || kind == crate::scenario::QueueKind::NatsCore {
+                        self.brokers[q].send(&mut self.ev, &mut self.obs, p.key, p.first_send_ns, 0, p.accepted);
+                        let m = &mut self.obs.m[q];
+                        m.api.send += 1;
+                        m.api.billed += self.producer.payload_chunks;
+                    }
+                }
+            }
         }
         p.accepted = true;
         true
@@ -206,7 +222,7 @@ impl World {
     fn throttle_retry_ns(&self) -> Nanos {
         match self.producer.target {
             Target::Queue(q) => self.brokers[q].config().fifo.throttle_retry_ns,
-            Target::Topic(_) => 0,
+            Target::Topic(_) | Target::Subject => 0,
         }
     }
 
@@ -236,6 +252,7 @@ impl World {
                 match self.producer.target {
                     Target::Queue(q) => self.obs.m[q].send_gave_up += 1,
                     Target::Topic(t) => self.topics[t].stats.gave_up += 1,
+                    Target::Subject => self.obs.m[0].send_gave_up += 1,
                 }
             }
             self.producer.release(i);

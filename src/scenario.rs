@@ -105,12 +105,18 @@ pub struct Producer {
     pub target: Target,
     /// Message attributes (for SNS filter policies), drawn per logical message.
     pub attributes: Vec<Attribute>,
+    /// The NATS subject published to; None: whatever the queue captures.
+    pub subject: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     Queue(usize),
     Topic(usize),
+    /// A NATS subject: every NATS queue of the scenario gets the publish
+    /// (streams that do not capture it count it as lost, subscriptions
+    /// whose subjects do not match never see it).
+    Subject,
 }
 
 /// A message attribute the producer sets, drawn from the message's logical
@@ -146,6 +152,10 @@ pub enum DeletePolicy {
 pub enum QueueKind {
     SqsStandard,
     SqsFifo,
+    /// A NATS JetStream stream with one pull consumer (docs/model.md, "NATS JetStream").
+    JetStream,
+    /// A core NATS push subscription (docs/model.md, "Core NATS").
+    NatsCore,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,6 +243,87 @@ pub struct Queue {
     /// Times at which every DLQ message is moved back to the queue.
     pub redrive_at_ns: Vec<Nanos>,
     pub fifo: Fifo,
+    /// JetStream and core NATS settings (ignored by SQS queues).
+    pub nats: Nats,
+}
+
+/// What a stale delivery's +ACK, +WPI or -NAK does (docs/model.md, "NATS JetStream").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LateAck {
+    /// The server matches by stream sequence: it acts on the newest delivery.
+    BySequence,
+    /// Only the newest delivery's reply counts (for comparison).
+    Ignored,
+}
+
+/// Where a -NAK with a delay puts the redelivery under a BackOff list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NakDelay {
+    /// The server: at delay + BackOff[n-1] - BackOff[0] (n deliveries so far).
+    Shifted,
+    /// The documentation's reading: at delay.
+    Plain,
+}
+
+/// JetStream consumer and stream settings, and core NATS subscription limits.
+#[derive(Debug, Clone)]
+pub struct Nats {
+    /// AckWait. Default 30s (becomes BackOff[0] when `backoff` is given).
+    pub ack_wait_ns: Nanos,
+    /// MaxDeliver; None: unlimited (-1, the default).
+    pub max_deliver: Option<u32>,
+    /// BackOff: delivery n waits backoff[min(n-1, len-1)]. Default empty.
+    pub backoff_ns: Vec<Nanos>,
+    /// MaxAckPending; 0: unlimited. Default 1000.
+    pub max_ack_pending: u64,
+    /// Default `by_sequence`.
+    pub late_ack: LateAck,
+    /// Default `shifted` (the server's behaviour).
+    pub nak_delay: NakDelay,
+    /// Publish deduplication window by Nats-Msg-Id. Default 2m.
+    pub duplicate_window_ns: Nanos,
+    /// The producer sets Nats-Msg-Id (one per logical message). Default true.
+    pub msg_id: bool,
+    /// The stream's (or subscription's) subjects, with `*` and `>` wildcards. Default [">"].
+    pub subjects: Vec<String>,
+    /// Whether `subjects` capture the producer's subject (resolved by config). Default true.
+    pub captures_producer: bool,
+    /// Core NATS: pending message limit per subscription. Default 500,000.
+    pub pending_msgs: u64,
+    /// Core NATS: pending byte limit per subscription. Default 64 MiB.
+    pub pending_bytes: u64,
+    /// Size of each message (the producer's `payload_bytes`), for byte limits.
+    pub payload_bytes: u64,
+}
+
+impl Default for Nats {
+    fn default() -> Nats {
+        Nats {
+            ack_wait_ns: 30_000_000_000,
+            max_deliver: None,
+            backoff_ns: Vec::new(),
+            max_ack_pending: 1000,
+            late_ack: LateAck::BySequence,
+            nak_delay: NakDelay::Shifted,
+            duplicate_window_ns: 120_000_000_000,
+            msg_id: true,
+            subjects: vec![">".to_string()],
+            captures_producer: true,
+            pending_msgs: 500_000,
+            pending_bytes: 64 << 20,
+            payload_bytes: 1024,
+        }
+    }
+}
+
+impl Nats {
+    /// The AckWait step of delivery `n` (1-based): BackOff[min(n-1, len-1)], else AckWait.
+    pub fn step_ns(&self, n: u32) -> Nanos {
+        match self.backoff_ns.len() {
+            0 => self.ack_wait_ns,
+            len => self.backoff_ns[(n.max(1) as usize - 1).min(len - 1)],
+        }
+    }
 }
 
 /// An SNS topic (docs/model.md, "SNS").
@@ -317,8 +408,11 @@ pub enum FailurePolicy {
     Expire,
     /// ChangeMessageVisibility(0): the message returns at once.
     Release,
-    /// ChangeMessageVisibility(min(base * 2^(receive-1), max)).
+    /// ChangeMessageVisibility(min(base * 2^(receive-1), max)); on JetStream
+    /// a -NAK with that delay.
     Backoff { base_ns: Nanos, max_ns: Nanos },
+    /// JetStream +TERM: stop redelivering the message.
+    Term,
 }
 
 #[derive(Debug, Clone)]

@@ -256,6 +256,11 @@ impl World {
         }
         w.ev.at(0, Event::Produce);
         for (i, worker) in w.workers.iter().enumerate() {
+            // A worker starting at 0 is subscribed before the first publish.
+            let at_start = s.workers[worker.group].start_at_ns == 0;
+            w.brokers[worker.queue].add_subscriber(i as u32, &worker.name, at_start);
+        }
+        for (i, worker) in w.workers.iter().enumerate() {
             let g = &s.workers[worker.group];
             w.ev.at(g.start_at_ns, Event::WorkerStart { w: i as u32 });
             for &t in &g.crash.at_ns {

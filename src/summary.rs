@@ -8,6 +8,7 @@
 //! enqueued, each queue counting its own), `queues` gives each queue with the
 //! same keys, and `topics` each SNS topic with its subscriptions.
 
+use crate::broker::jetstream::NatsStats;
 use crate::duration::{as_secs_f64, Nanos};
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -182,6 +183,9 @@ pub struct Summary {
     /// Lambda functions fed by event source mappings (`[[functions]]`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lambda: Option<LambdaSummary>,
+    /// NATS queues: advisories, late acks, MaxAckPending stalls, subject mismatches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nats: Option<NatsStats>,
     pub timeseries: TimeSeries,
     /// Each queue of a `[[queues]]` topology, with the keys above.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -301,14 +305,16 @@ impl Summary {
         let mut total_final = Final { deleted: 0, dlq: 0, expired: 0, lost: 0, in_flight: 0, visible: 0 };
         let mut total_cost = 0.0;
         let mut throttled: Option<Throttled> = None;
+        let mut nats: Option<NatsStats> = None;
         for (q, broker) in w.brokers.iter().enumerate() {
             let m = &w.obs.m[q];
             total.absorb(m);
+            let (settled_deleted, settled_lost) = broker.settled();
             let final_states = Final {
-                deleted: m.deleted,
+                deleted: m.deleted + settled_deleted,
                 dlq: m.dlq,
                 expired: m.expired,
-                lost: m.lost,
+                lost: m.lost + settled_lost,
                 in_flight: broker.in_flight(),
                 visible: broker.visible_or_delayed(),
             };
@@ -333,7 +339,12 @@ impl Summary {
                 sum.delete += t.delete;
             }
             total_final.add(&final_states);
-            per_queue.push((name.clone(), m, final_states, cost, t, broker.config().kind == QueueKind::SqsFifo));
+            let n = broker.nats_stats().copied();
+            if let Some(n) = &n {
+                nats.get_or_insert_with(NatsStats::default).add(n);
+            }
+            let dedup = matches!(broker.config().kind, QueueKind::SqsFifo | QueueKind::JetStream);
+            per_queue.push((name.clone(), m, final_states, cost, t, dedup, n));
         }
         let mut topics = serde_json::Map::new();
         for t in &w.topics {
@@ -380,7 +391,8 @@ impl Summary {
             total_cost += total.cost_usd;
             lambda = Some(total);
         }
-        let any_fifo = s.queues.iter().any(|q| q.kind == QueueKind::SqsFifo) || s.topics.iter().any(|t| t.fifo);
+        let any_fifo = s.queues.iter().any(|q| matches!(q.kind, QueueKind::SqsFifo | QueueKind::JetStream))
+            || s.topics.iter().any(|t| t.fifo);
         let topic_dedup: u64 = w.topics.iter().map(|t| t.stats.deduplicated).sum();
         let events = w.events();
         let wall_s = wall.as_secs_f64();
@@ -388,13 +400,15 @@ impl Summary {
         summary.deduplicated = any_fifo.then_some(total.deduplicated + topic_dedup);
         summary.throttled = throttled;
         summary.lambda = lambda;
+        summary.nats = nats;
         summary.warnings = s.warnings();
         if s.topology {
             let mut queues = serde_json::Map::new();
-            for (name, m, final_states, cost, t, fifo) in per_queue {
+            for (name, m, final_states, cost, t, fifo, n) in per_queue {
                 let mut one = Summary::of(s, m, final_states, cost, stop, w.now(), events, wall_s);
                 one.deduplicated = fifo.then_some(m.deduplicated);
                 one.throttled = t;
+                one.nats = n;
                 let mut v = one.to_json();
                 if let Some(o) = v.as_object_mut() {
                     for k in RUN_KEYS {
@@ -488,6 +502,7 @@ impl Summary {
             order_violations: m.order_violations,
             throttled: None,
             lambda: None,
+            nats: None,
             timeseries: TimeSeries {
                 bucket_s: as_secs_f64(m.bucket_ns()),
                 sent: m.series.iter().map(|b| b.sent).collect(),
@@ -579,7 +594,21 @@ impl Summary {
             let _ = writeln!(o, "order violations   {v}  (effects committed before an earlier message's, per group)");
         }
         if let Some(d) = self.deduplicated {
-            let _ = writeln!(o, "deduplicated       {d}  (sends removed inside the 5-minute interval)");
+            let window = if self.nats.is_some() { "deduplication window" } else { "5-minute interval" };
+            let _ = writeln!(o, "deduplicated       {d}  (sends removed inside the {window})");
+        }
+        if let Some(n) = &self.nats {
+            let _ = writeln!(
+                o,
+                "nats               max-deliveries advisories {} (reported as dlq)  terminated {}  not captured {}  slow-consumer drops {} in {} episodes",
+                n.max_deliveries_advisories, n.terminated, n.not_captured, n.dropped, n.slow_consumer_episodes
+            );
+            let l = &n.late_acks;
+            let _ = writeln!(
+                o,
+                "  late replies     acted on the newest delivery: +ACK {}  +WPI {}  -NAK {}  ignored {}  MaxAckPending stalls {}",
+                l.ack, l.progress, l.nak, n.late_acks_ignored, n.max_ack_pending_stalls
+            );
         }
         if let Some(t) = &self.throttled {
             let _ = writeln!(o, "throttled calls    send {}  receive {}  delete {}", t.send, t.receive, t.delete);

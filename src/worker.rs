@@ -165,6 +165,8 @@ impl World {
 
     pub(crate) fn on_worker_start(&mut self, w: u32) {
         self.workers[w as usize].alive = true;
+        let (q, now) = (self.q(w), self.ev.now());
+        self.brokers[q].set_connected(&mut self.obs, now, w, true);
         self.schedule_random_crash(w);
         self.poll(w);
     }
@@ -255,6 +257,9 @@ impl World {
     }
 
     fn serve_waiters_of(&mut self, q: usize) {
+        if self.brokers[q].push() {
+            return self.serve_pushed(q);
+        }
         while self.brokers[q].can_deliver() {
             let Some(waiter) = self.waiters[q].pop_front() else { return };
             let worker = &mut self.workers[waiter.w as usize];
@@ -271,6 +276,28 @@ impl World {
             }
             worker.parked = false;
             self.respond(waiter.w, waiter.gen);
+        }
+    }
+
+    /// Core NATS: wake each parked worker whose own buffer got messages
+    /// (messages belong to one subscription; the waiter queue is not used).
+    fn serve_pushed(&mut self, q: usize) {
+        if !self.brokers[q].can_deliver() {
+            return;
+        }
+        self.waiters[q].clear();
+        while let Some(w) = self.brokers[q].take_woken() {
+            let worker = &mut self.workers[w as usize];
+            if !worker.parked {
+                continue;
+            }
+            let broker = &mut self.brokers[q];
+            broker.receive(&mut self.ev, &mut self.obs, worker.want, None, &worker.name, false, &mut worker.inbox);
+            if worker.inbox.len > 0 {
+                worker.parked = false;
+                let gen = worker.poll_gen;
+                self.respond(w, gen);
+            }
         }
     }
 
@@ -555,7 +582,7 @@ impl World {
     fn release_ns(&self, w: u32, h: Handle) -> Option<Nanos> {
         match self.group_of(w).on_failure {
             FailurePolicy::Expire => None,
-            FailurePolicy::Release => Some(0),
+            FailurePolicy::Release | FailurePolicy::Term => Some(0),
             FailurePolicy::Backoff { base_ns, max_ns } => {
                 let doublings = h.receive.saturating_sub(1).min(40);
                 Some(base_ns.saturating_mul(1u64 << doublings).min(max_ns))
@@ -613,15 +640,33 @@ impl World {
     pub(crate) fn change_visibility_at_broker(&mut self, w: u32, h: Handle, heartbeat: bool) {
         let t_ns = if heartbeat { self.heartbeat_extend_ns(w) } else { self.release_ns(w, h).unwrap_or(0) };
         let q = self.q(w);
+        if !heartbeat && matches!(self.group_of(w).on_failure, FailurePolicy::Term) {
+            // JetStream +TERM: an ack verb (the broker traces it).
+            self.obs.m[q].api.delete += 1;
+            self.obs.m[q].api.billed += 1;
+            let name = &self.workers[w as usize].name;
+            self.brokers[q].term(&mut self.ev, &mut self.obs, h, name);
+            return;
+        }
         self.obs.m[q].api.change_visibility += 1;
         self.obs.m[q].api.billed += 1;
         let now = self.ev.now();
-        let outcome = self.brokers[q].change_visibility(&mut self.ev, h, t_ns);
+        let outcome = if heartbeat {
+            self.brokers[q].heartbeat(&mut self.ev, &mut self.obs, h, t_ns)
+        } else {
+            self.brokers[q].change_visibility(&mut self.ev, &mut self.obs, h, t_ns)
+        };
         let name = &self.workers[w as usize].name;
         let (kind, detail) = match (heartbeat, outcome) {
             (true, _) => (Kind::Heartbeat, outcome.reason()),
             (false, ChangeOutcome::Changed) if t_ns == 0 => (Kind::Visible, "released"),
             (false, ChangeOutcome::ChangedByOlderHandle) if t_ns == 0 => (Kind::Visible, "released by an older handle"),
+            (false, ChangeOutcome::LateBySequence) if t_ns == 0 => {
+                (Kind::Visible, "late -NAK: re-queued the newest delivery (by stream sequence)")
+            }
+            (false, ChangeOutcome::LateBySequence) => {
+                (Kind::ChangeVisibility, "late -NAK with delay: moved the newest delivery (by stream sequence)")
+            }
             (false, ChangeOutcome::Changed) => (Kind::ChangeVisibility, "backoff"),
             (false, ChangeOutcome::ChangedByOlderHandle) => (Kind::ChangeVisibility, "backoff by an older handle"),
             (false, _) => (Kind::ChangeVisibility, outcome.reason()),
@@ -719,6 +764,7 @@ impl World {
         if held == 0 {
             self.obs.trace(q, now, Kind::Crash, None, &worker.name, None, "");
         }
+        self.brokers[q].set_connected(&mut self.obs, now, w, false);
         let delay = self.group_of(w).crash.restart_delay_ns;
         self.ev.after(delay, Event::Restart { w });
     }
@@ -732,6 +778,7 @@ impl World {
         worker.alive = true;
         let q = worker.queue;
         self.obs.trace(q, now, Kind::Restart, None, &worker.name, None, "");
+        self.brokers[q].set_connected(&mut self.obs, now, w, true);
         self.schedule_random_crash(w);
         self.poll(w);
     }

@@ -71,6 +71,18 @@ fn output_doc_lists_every_summary_key() {
     assert!(missing.is_empty(), "summary keys missing from docs/output.md: {missing:?}");
 }
 
+/// The NATS keys (`nats`), from a scenario with both NATS kinds.
+#[test]
+fn output_doc_lists_the_nats_summary_keys() {
+    let doc = std::fs::read_to_string("docs/output.md").unwrap();
+    let s = dupsim::run_file(Path::new("scenarios/nats-slow-consumer.toml"), &[], None).unwrap();
+    let mut all = Vec::new();
+    keys(&s.to_json()["nats"], &mut all);
+    assert!(all.iter().any(|k| k == "slow_consumer_episodes") && all.iter().any(|k| k == "nak"), "{all:?}");
+    let missing: Vec<&String> = all.iter().filter(|k| !doc.contains(&format!("`{k}`"))).collect();
+    assert!(missing.is_empty(), "summary keys missing from docs/output.md: {missing:?}");
+}
+
 #[test]
 fn output_doc_lists_every_trace_event() {
     let doc = std::fs::read_to_string("docs/output.md").unwrap();

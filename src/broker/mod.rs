@@ -8,12 +8,16 @@
 //!
 //! - `sqs.rs`: SQS Standard and FIFO queues (docs/model.md), with `sqs_fifo.rs` (message groups),
 //!   `dedup.rs` (deduplication interval) and `throttle.rs` (API quotas).
+//! - `jetstream.rs`: a NATS JetStream stream with one pull consumer (docs/model.md, "NATS JetStream").
+//! - `nats_core.rs`: core NATS push subscriptions and slow consumers (docs/model.md, "Core NATS").
 //! - `sns.rs`, `sns_filter.rs`: SNS topics fanning out to queues (docs/model.md). A topic is not a [`Broker`]: it holds no messages.
 //!
 //! A new broker is a module here and a [`Broker`] variant whose arms call it;
 //! see ARCHITECTURE.md for how JetStream, core NATS and Pub/Sub fit.
 
 pub mod dedup;
+pub mod jetstream;
+pub mod nats_core;
 pub mod sns;
 pub mod sns_filter;
 pub mod sqs;
@@ -22,8 +26,8 @@ pub mod throttle;
 
 use crate::duration::Nanos;
 use crate::engine::Events;
-use crate::metrics::Obs;
-use crate::scenario::Queue;
+use crate::metrics::{Cause, Metrics, Obs};
+use crate::scenario::{Queue, QueueKind};
 use crate::sim::Event;
 pub use throttle::Action;
 
@@ -31,17 +35,27 @@ pub use throttle::Action;
 pub enum Broker {
     /// SQS Standard or FIFO.
     Sqs(sqs::Sqs),
+    /// A NATS JetStream stream and its pull consumer.
+    JetStream(jetstream::JetStream),
+    /// Core NATS push subscriptions.
+    NatsCore(nats_core::NatsCore),
 }
 
 impl Broker {
     pub fn new(cfg: Queue, q: u16, seed: u64) -> Broker {
         let rng = crate::rng::stream(seed, &broker_stream_name(q, &cfg.name));
-        Broker::Sqs(sqs::Sqs::new(cfg, q, seed, rng))
+        match cfg.kind {
+            QueueKind::JetStream => Broker::JetStream(jetstream::JetStream::new(cfg, q)),
+            QueueKind::NatsCore => Broker::NatsCore(nats_core::NatsCore::new(cfg, q, rng)),
+            _ => Broker::Sqs(sqs::Sqs::new(cfg, q, seed, rng)),
+        }
     }
 
     pub fn config(&self) -> &Queue {
         match self {
             Broker::Sqs(b) => b.config(),
+            Broker::JetStream(b) => b.config(),
+            Broker::NatsCore(b) => b.config(),
         }
     }
 
@@ -50,6 +64,8 @@ impl Broker {
     pub fn live(&self) -> u64 {
         match self {
             Broker::Sqs(b) => b.live(),
+            Broker::JetStream(b) => b.live(),
+            Broker::NatsCore(b) => b.live(),
         }
     }
 
@@ -57,12 +73,16 @@ impl Broker {
     pub fn in_flight(&self) -> u64 {
         match self {
             Broker::Sqs(b) => b.in_flight(),
+            Broker::JetStream(b) => b.in_flight(),
+            Broker::NatsCore(b) => b.in_flight(),
         }
     }
 
     pub fn visible_or_delayed(&self) -> u64 {
         match self {
             Broker::Sqs(b) => b.visible_or_delayed(),
+            Broker::JetStream(b) => b.visible_or_delayed(),
+            Broker::NatsCore(b) => b.visible_or_delayed(),
         }
     }
 
@@ -71,6 +91,8 @@ impl Broker {
     pub fn can_deliver(&self) -> bool {
         match self {
             Broker::Sqs(b) => b.can_deliver(),
+            Broker::JetStream(b) => b.can_deliver(),
+            Broker::NatsCore(b) => b.can_deliver(),
         }
     }
 
@@ -78,6 +100,7 @@ impl Broker {
     pub fn ordered(&self) -> bool {
         match self {
             Broker::Sqs(b) => b.is_fifo(),
+            Broker::JetStream(_) | Broker::NatsCore(_) => false,
         }
     }
 
@@ -85,6 +108,7 @@ impl Broker {
     pub fn throttled(&self) -> Option<[u64; 3]> {
         match self {
             Broker::Sqs(b) => b.throttled(),
+            Broker::JetStream(_) | Broker::NatsCore(_) => None,
         }
     }
 
@@ -93,6 +117,7 @@ impl Broker {
     pub fn admit(&mut self, action: Action, now: Nanos) -> bool {
         match self {
             Broker::Sqs(b) => b.admit(action, now),
+            Broker::JetStream(_) | Broker::NatsCore(_) => true,
         }
     }
 
@@ -110,6 +135,8 @@ impl Broker {
     ) -> SendOutcome {
         match self {
             Broker::Sqs(b) => b.send(ev, obs, key, first_send_ns, delay_ns, repeat),
+            Broker::JetStream(b) => b.send(ev, obs, key, first_send_ns, delay_ns, repeat),
+            Broker::NatsCore(b) => b.send(ev, obs, key, first_send_ns, delay_ns, repeat),
         }
     }
 
@@ -128,6 +155,8 @@ impl Broker {
     ) {
         match self {
             Broker::Sqs(b) => b.receive(ev, obs, max, vt_ns, worker, short_poll, out),
+            Broker::JetStream(b) => b.receive(ev, obs, max, vt_ns, worker, short_poll, out),
+            Broker::NatsCore(b) => b.receive(ev, obs, max, vt_ns, worker, short_poll, out),
         }
     }
 
@@ -136,14 +165,26 @@ impl Broker {
     pub fn set_fate(&mut self, h: Handle, fate: Fate, now: Nanos) {
         match self {
             Broker::Sqs(b) => b.set_fate(h, fate, now),
+            Broker::JetStream(b) => b.set_fate(h, fate, now),
+            Broker::NatsCore(b) => b.set_fate(h, fate, now),
         }
     }
 
-    /// Extend (t > 0) or release (t = 0) the lease of `h`.
+    /// Extend (t > 0) or release (t = 0) the lease of `h`: a failed
+    /// attempt's release or backoff (JetStream: -NAK, with a delay if t > 0).
     #[inline]
-    pub fn change_visibility(&mut self, ev: &mut Events<Event>, h: Handle, t_ns: Nanos) -> ChangeOutcome {
+    pub fn change_visibility(
+        &mut self,
+        ev: &mut Events<Event>,
+        obs: &mut Obs,
+        h: Handle,
+        t_ns: Nanos,
+    ) -> ChangeOutcome {
         match self {
             Broker::Sqs(b) => b.change_visibility(ev, h, t_ns),
+            Broker::JetStream(b) => b.nak(ev, obs, h, t_ns),
+            // No ack, no redelivery: the handler's return settled the message.
+            Broker::NatsCore(_) => ChangeOutcome::Gone,
         }
     }
 
@@ -152,6 +193,72 @@ impl Broker {
     pub fn delete(&mut self, ev: &mut Events<Event>, obs: &mut Obs, h: Handle, worker: &str) -> DeleteOutcome {
         match self {
             Broker::Sqs(b) => b.delete(ev, obs, h, worker),
+            Broker::JetStream(b) => b.delete(ev, obs, h, worker),
+            Broker::NatsCore(_) => DeleteOutcome::Gone,
+        }
+    }
+
+    /// A heartbeat: extend the lease of `h` to now + `extend_ns` (JetStream:
+    /// +WPI, which restarts the delivery's AckWait or BackOff step instead).
+    #[inline]
+    pub fn heartbeat(&mut self, ev: &mut Events<Event>, obs: &mut Obs, h: Handle, extend_ns: Nanos) -> ChangeOutcome {
+        match self {
+            Broker::Sqs(b) => b.change_visibility(ev, h, extend_ns),
+            Broker::JetStream(b) => b.progress(ev, obs, h),
+            Broker::NatsCore(_) => ChangeOutcome::Gone,
+        }
+    }
+
+    /// JetStream +TERM: stop redelivering `h`'s message (config allows it nowhere else).
+    pub fn term(&mut self, ev: &mut Events<Event>, obs: &mut Obs, h: Handle, worker: &str) -> DeleteOutcome {
+        match self {
+            Broker::Sqs(_) | Broker::NatsCore(_) => unreachable!("config allows on_failure = term on JetStream only"),
+            Broker::JetStream(b) => b.term(ev, obs, h, worker),
+        }
+    }
+
+    /// NATS counters (advisories, late acks, slow consumers), if a NATS broker.
+    pub fn nats_stats(&self) -> Option<&jetstream::NatsStats> {
+        match self {
+            Broker::Sqs(_) => None,
+            Broker::JetStream(b) => Some(&b.stats),
+            Broker::NatsCore(b) => Some(&b.stats),
+        }
+    }
+
+    /// Final states a push broker settled outside the metrics: (deleted, lost).
+    pub fn settled(&self) -> (u64, u64) {
+        match self {
+            Broker::NatsCore(b) => b.settled(),
+            _ => (0, 0),
+        }
+    }
+
+    /// Whether messages are pushed to particular consumers (core NATS), so
+    /// parked polls are woken per worker rather than first come first served.
+    pub fn push(&self) -> bool {
+        matches!(self, Broker::NatsCore(_))
+    }
+
+    /// Worker `w` consumes this queue (core NATS: a subscription).
+    pub fn add_subscriber(&mut self, w: u32, name: &str, connected: bool) {
+        if let Broker::NatsCore(b) = self {
+            b.add_subscriber(w, name, connected);
+        }
+    }
+
+    /// Worker `w` connected (started, restarted) or crashed (core NATS).
+    pub fn set_connected(&mut self, obs: &mut Obs, now: Nanos, w: u32, connected: bool) {
+        if let Broker::NatsCore(b) = self {
+            b.set_connected(obs, now, w, connected);
+        }
+    }
+
+    /// Core NATS: the next worker with new messages in its buffer.
+    pub fn take_woken(&mut self) -> Option<u32> {
+        match self {
+            Broker::NatsCore(b) => b.take_woken(),
+            _ => None,
         }
     }
 
@@ -159,14 +266,38 @@ impl Broker {
     pub fn on_timer(&mut self, ev: &mut Events<Event>, obs: &mut Obs, t: Timer) {
         match self {
             Broker::Sqs(b) => b.on_timer(ev, obs, t),
+            Broker::JetStream(b) => b.on_timer(ev, obs, t),
+            Broker::NatsCore(_) => {}
         }
     }
 
     pub fn check_invariants(&self) {
         match self {
             Broker::Sqs(b) => b.check_invariants(),
+            Broker::JetStream(b) => b.check_invariants(),
+            Broker::NatsCore(b) => b.check_invariants(),
         }
     }
+}
+
+/// Count a delivery into `m`: the first of its message, or a redelivery
+/// whose cause is the fate of the previous delivery (`previous` deliveries
+/// before this one; the fate was set at `fate_end_ns`).
+#[inline]
+pub(crate) fn count_delivery(m: &mut Metrics, now: Nanos, previous: u32, fate: Fate, fate_end_ns: Nanos) {
+    m.deliveries += 1;
+    if previous == 0 {
+        m.first_deliveries += 1;
+        return;
+    }
+    let (cause, retry) = match fate {
+        Fate::Processing => (Cause::Concurrent, None),
+        Fate::Failed | Fate::ReceiveLost | Fate::New => (Cause::AfterFailure, Some(now - fate_end_ns)),
+        Fate::Crashed => (Cause::AfterCrash, Some(now - fate_end_ns)),
+        Fate::Succeeded => (Cause::AfterSuccess, None),
+        Fate::BrokerDuplicate => (Cause::Broker, None),
+    };
+    m.redelivery(now, cause, retry);
 }
 
 /// The random stream of queue `q`: `broker` for the first queue (as before
@@ -280,8 +411,12 @@ pub enum ChangeOutcome {
     /// Changed, with an older handle than the newest (`any_handle`): the
     /// lease of the current holder moved.
     ChangedByOlderHandle,
-    /// Nothing changed: an older handle under `latest_only`.
+    /// Nothing changed: an older handle under `latest_only` (JetStream:
+    /// a stale delivery's reply under `late_ack = "ignored"`).
     Stale,
+    /// JetStream: a stale delivery's +WPI or -NAK acted on the newest
+    /// delivery (the server matches replies by stream sequence).
+    LateBySequence,
     /// Nothing changed: the message is visible again (its lease ended).
     LeaseEnded,
     /// Nothing changed: the message was deleted, moved to the DLQ or expired.
@@ -292,7 +427,7 @@ pub enum ChangeOutcome {
 
 impl ChangeOutcome {
     pub fn changed(self) -> bool {
-        matches!(self, ChangeOutcome::Changed | ChangeOutcome::ChangedByOlderHandle)
+        matches!(self, ChangeOutcome::Changed | ChangeOutcome::ChangedByOlderHandle | ChangeOutcome::LateBySequence)
     }
 
     /// The trace detail: why nothing changed, or that an older handle acted.
@@ -301,6 +436,7 @@ impl ChangeOutcome {
             ChangeOutcome::Changed => "",
             ChangeOutcome::ChangedByOlderHandle => "older handle",
             ChangeOutcome::Stale => "stale handle",
+            ChangeOutcome::LateBySequence => "late reply: acted on the newest delivery (by stream sequence)",
             ChangeOutcome::LeaseEnded => "lease already ended",
             ChangeOutcome::Gone => "message gone",
             ChangeOutcome::Rejected => "over 12h",

@@ -18,7 +18,7 @@ use super::throttle::{Action, Throttle};
 use super::{Batch, ChangeOutcome, DeleteOutcome, Delivery, Fate, Handle, SendOutcome, Timer};
 use crate::duration::{Nanos, NS_PER_S};
 use crate::engine::Events;
-use crate::metrics::{Cause, Obs};
+use crate::metrics::Obs;
 use crate::rng::{chance, Stream};
 use crate::scenario::{ChangeVisibilityPolicy, Deduplication, DeletePolicy, Queue, QueueKind, VisibleOrder};
 use crate::sim::Event;
@@ -468,20 +468,7 @@ impl Sqs {
             f.groups.delivered(g);
         }
         ev.after(vt, lease_end(self.q, id, gen));
-        let metrics = &mut obs.m[q];
-        metrics.deliveries += 1;
-        if previous.0 == 0 {
-            metrics.first_deliveries += 1;
-        } else {
-            let (cause, retry) = match previous.1 {
-                Fate::Processing => (Cause::Concurrent, None),
-                Fate::Failed | Fate::ReceiveLost | Fate::New => (Cause::AfterFailure, Some(now - previous.2)),
-                Fate::Crashed => (Cause::AfterCrash, Some(now - previous.2)),
-                Fate::Succeeded => (Cause::AfterSuccess, None),
-                Fate::BrokerDuplicate => (Cause::Broker, None),
-            };
-            metrics.redelivery(now, cause, retry);
-        }
+        super::count_delivery(&mut obs.m[q], now, previous.0, previous.1, previous.2);
         obs.trace(q, now, Kind::Receive, Some(id), worker, Some(rc), "");
     }
 

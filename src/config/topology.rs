@@ -174,6 +174,8 @@ pub(super) fn resolve_target(
                 Err(ctx.err("producer.topic", format!("no topic named `{t}`; defined: [{}]", names.join(", "))))
             }
         },
+        // A NATS subject reaches every NATS queue (config/nats.rs checks there is one).
+        (None, None) if p.subject.is_some() && queues.len() > 1 => Ok(Target::Subject),
         (q, None) => {
             let what = "producer (or `topic = ...`)";
             Ok(Target::Queue(queue_index(ctx, "producer.queue", q.as_deref(), queues, what)?))

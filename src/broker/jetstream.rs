@@ -1,0 +1,558 @@
+//! A NATS JetStream stream with one pull consumer, explicit acks
+//! (`kind = "jetstream"`; docs/model.md, "NATS JetStream").
+//!
+//! Rules followed, with where they come from (nats-server `server/consumer.go`
+//! unless noted; [S] = read in the server source, not stated in the docs):
+//! - A delivered message is *pending* until acked. Its redelivery timer is
+//!   AckWait (default 30 s), or with a BackOff list, delivery n waits
+//!   BackOff[min(n-1, len-1)] and AckWait is BackOff[0] [S checkPending,
+//!   trackPending].
+//! - MaxAckPending (default 1000) caps pending messages (delivered or waiting
+//!   for redelivery): at the cap, new messages are not delivered (silently);
+//!   redeliveries still are [S getNextMsg].
+//! - Redeliveries go before new messages, in the order they were queued
+//!   (the redelivery queue); new messages go in stream order [S getNextMsg].
+//! - `+ACK` removes the message; `+WPI` resets the pending timestamp to now,
+//!   so the full AckWait/BackOff step starts again, with no limit
+//!   [S progressUpdate]. A `+WPI` for a message already queued for
+//!   redelivery changes nothing.
+//! - `-NAK` queues the message for redelivery at once, ignoring BackOff
+//!   [S processNak; nats-server issues 4726, 5856]. `-NAK <delay>` sets the
+//!   timestamp to now - AckWait + delay, so with BackOff the redelivery comes
+//!   at delay + BackOff[n-1] - BackOff[0] [S]; `nak_delay = "plain"` uses the
+//!   delay alone (the documentation's reading).
+//! - `+TERM` acks and publishes a MSG_TERMINATED advisory [S processTerm].
+//! - MaxDeliver (default unlimited): a message whose AckWait/BackOff step
+//!   ends after its last allowed delivery, or that is taken from the
+//!   redelivery queue past it, leaves pending and one max-deliveries
+//!   advisory is published [S hasMaxDeliveries, getNextMsg]. JetStream has no
+//!   DLQ; the model reports the message as final state `dlq`.
+//! - Replies are matched by stream sequence while the message is pending: a
+//!   stale delivery's `+ACK`, `+WPI`, `-NAK` or `+TERM` acts on the newest
+//!   delivery [S processAckMsg, progressUpdate, processNak; nats-server issue
+//!   4786]. `late_ack = "ignored"` drops such replies, for comparison.
+//! - A consumer that disconnects or crashes causes no redelivery before its
+//!   step ends (nats-server issues 4627, 4716): nothing here reacts to a crash.
+//! - Publish deduplication: a `Nats-Msg-Id` seen within `duplicate_window`
+//!   (default 2 min) is acknowledged as a duplicate and not stored
+//!   [S server/stream.go]; the window is `dedup.rs`.
+//! - A publish whose subject the stream's `subjects` do not capture is stored
+//!   nowhere: with core NATS publish it is fire-and-forget, final state `lost`.
+//!
+//! Messages live in a ring indexed by stream sequence (message id), as in
+//! `sqs.rs`; a finished message is a tombstone until the front passes it.
+
+use super::dedup::Dedup;
+use super::{Batch, ChangeOutcome, DeleteOutcome, Delivery, Fate, Handle, SendOutcome, Timer};
+use crate::duration::Nanos;
+use crate::engine::Events;
+use crate::metrics::Obs;
+use crate::scenario::{LateAck, NakDelay, Queue};
+use crate::sim::Event;
+use crate::trace::Kind;
+use serde::Serialize;
+use std::collections::VecDeque;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Stored, never delivered.
+    New,
+    /// Pending, its AckWait/BackOff step running.
+    InFlight,
+    /// Pending, on the redelivery queue.
+    Redeliver,
+    Gone,
+}
+
+/// A late reply that re-queued the message (shown on its next receive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Late {
+    None,
+    Nak,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Msg {
+    key: u64,
+    first_send_ns: Nanos,
+    /// Deliveries so far (the delivery count of the newest delivery).
+    dc: u32,
+    /// Timer and redelivery-queue generation: a stale entry does nothing.
+    gen: u32,
+    state: State,
+    fate: Fate,
+    fate_end_ns: Nanos,
+    late: Late,
+}
+
+/// Counters of NATS-specific events, reported under `nats` in the summary.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct NatsStats {
+    /// Max-deliveries advisories published (messages that left pending).
+    pub max_deliveries_advisories: u64,
+    /// Messages acked by +TERM (MSG_TERMINATED advisories).
+    pub terminated: u64,
+    /// Stale deliveries' replies that acted on the newest delivery, by verb.
+    pub late_acks: LateAcks,
+    /// Stale deliveries' replies dropped (`late_ack = "ignored"`).
+    pub late_acks_ignored: u64,
+    /// Pulls that stopped at MaxAckPending with new messages waiting.
+    pub max_ack_pending_stalls: u64,
+    /// Publishes the stream did not capture (subject mismatch): lost.
+    pub not_captured: u64,
+    /// Core NATS: messages dropped past a subscription's pending limits.
+    pub dropped: u64,
+    /// Core NATS: slow-consumer episodes (drops since the last accepted message count once).
+    pub slow_consumer_episodes: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct LateAcks {
+    /// +ACK (and +TERM) of a stale delivery that acked the newest one.
+    pub ack: u64,
+    /// +WPI of a stale delivery that restarted the newest one's step.
+    pub progress: u64,
+    /// -NAK of a stale delivery that re-queued the newest one.
+    pub nak: u64,
+}
+
+impl NatsStats {
+    pub fn add(&mut self, o: &NatsStats) {
+        self.max_deliveries_advisories += o.max_deliveries_advisories;
+        self.terminated += o.terminated;
+        self.late_acks.ack += o.late_acks.ack;
+        self.late_acks.progress += o.late_acks.progress;
+        self.late_acks.nak += o.late_acks.nak;
+        self.late_acks_ignored += o.late_acks_ignored;
+        self.max_ack_pending_stalls += o.max_ack_pending_stalls;
+        self.not_captured += o.not_captured;
+        self.dropped += o.dropped;
+        self.slow_consumer_episodes += o.slow_consumer_episodes;
+    }
+}
+
+pub struct JetStream {
+    cfg: Queue,
+    q: u16,
+    ring: VecDeque<Msg>,
+    /// Stream sequence of `ring[0]`.
+    base: u64,
+    next_id: u64,
+    /// The first stream sequence never delivered (the consumer's cursor).
+    cursor: u64,
+    /// The redelivery queue: (id, gen) in the order messages were queued.
+    rdq: VecDeque<(u64, u32)>,
+    redeliver: u64,
+    in_flight: u64,
+    live: u64,
+    dedup: Option<Dedup>,
+    pub stats: NatsStats,
+}
+
+/// How a stale reply is matched.
+enum Match {
+    /// The reply's own delivery is the newest.
+    Current,
+    /// A stale delivery's reply acts on the newest (by stream sequence).
+    Late,
+    /// A stale delivery's reply is dropped.
+    Ignored,
+}
+
+impl JetStream {
+    pub fn new(cfg: Queue, q: u16) -> JetStream {
+        let dedup = cfg.nats.msg_id.then(|| Dedup::new(cfg.nats.duplicate_window_ns));
+        JetStream {
+            cfg,
+            q,
+            ring: VecDeque::with_capacity(1024),
+            base: 1,
+            next_id: 1,
+            cursor: 1,
+            rdq: VecDeque::with_capacity(256),
+            redeliver: 0,
+            in_flight: 0,
+            live: 0,
+            dedup,
+            stats: NatsStats::default(),
+        }
+    }
+
+    pub fn config(&self) -> &Queue {
+        &self.cfg
+    }
+
+    pub fn live(&self) -> u64 {
+        self.live
+    }
+
+    /// Pending messages whose step is running (held by a consumer, or lost with it).
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight
+    }
+
+    /// New messages and messages waiting for redelivery.
+    pub fn visible_or_delayed(&self) -> u64 {
+        self.live - self.in_flight
+    }
+
+    /// Pending: delivered and not acked (the MaxAckPending count).
+    pub fn pending(&self) -> u64 {
+        self.in_flight + self.redeliver
+    }
+
+    fn new_waiting(&self) -> bool {
+        self.cursor < self.next_id
+    }
+
+    fn under_cap(&self) -> bool {
+        self.cfg.nats.max_ack_pending == 0 || self.pending() < self.cfg.nats.max_ack_pending
+    }
+
+    /// Whether a pull now could return a message.
+    #[inline]
+    pub fn can_deliver(&self) -> bool {
+        self.redeliver > 0 || (self.new_waiting() && self.under_cap())
+    }
+
+    fn get(&self, id: u64) -> Option<&Msg> {
+        let i = id.checked_sub(self.base)? as usize;
+        self.ring.get(i).filter(|m| m.state != State::Gone)
+    }
+
+    fn get_mut(&mut self, id: u64) -> Option<&mut Msg> {
+        let i = id.checked_sub(self.base)? as usize;
+        self.ring.get_mut(i).filter(|m| m.state != State::Gone)
+    }
+
+    fn lease_end(&self, id: u64, gen: u32) -> Event {
+        Event::Broker { q: self.q, t: Timer::LeaseEnd { id, gen } }
+    }
+
+    /// Publish: store the message unless its Nats-Msg-Id is a duplicate
+    /// inside the window, or the stream does not capture the subject.
+    #[allow(clippy::too_many_arguments)]
+    pub fn send(
+        &mut self,
+        ev: &mut Events<Event>,
+        obs: &mut Obs,
+        key: u64,
+        first_send_ns: Nanos,
+        _delay_ns: Nanos,
+        repeat: bool,
+    ) -> SendOutcome {
+        let now = ev.now();
+        let q = self.q as usize;
+        if !self.cfg.nats.captures_producer {
+            self.stats.not_captured += 1;
+            let m = &mut obs.m[q];
+            m.enqueued(now, repeat);
+            m.lost += 1;
+            obs.trace(q, now, Kind::Lost, None, "", None, "subject not captured by the stream: fire-and-forget");
+            return SendOutcome::Deduplicated;
+        }
+        if self.dedup.as_mut().is_some_and(|d| !d.accept(now, key)) {
+            obs.m[q].deduplicated += 1;
+            obs.trace(q, now, Kind::Send, None, "", None, "duplicate Nats-Msg-Id: PubAck duplicate; not stored");
+            return SendOutcome::Deduplicated;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.ring.push_back(Msg {
+            key,
+            first_send_ns,
+            dc: 0,
+            gen: 0,
+            state: State::New,
+            fate: Fate::New,
+            fate_end_ns: 0,
+            late: Late::None,
+        });
+        self.live += 1;
+        obs.m[q].enqueued(now, repeat);
+        obs.trace(q, now, Kind::Send, Some(id), "", None, "");
+        SendOutcome::Accepted(id)
+    }
+
+    /// A pull (fetch) of up to `max` messages: redeliveries first, then new
+    /// messages in stream order while under MaxAckPending. JetStream has no
+    /// per-pull lease, so `vt_ns` is ignored, and no short-poll misses.
+    #[allow(clippy::too_many_arguments)]
+    pub fn receive(
+        &mut self,
+        ev: &mut Events<Event>,
+        obs: &mut Obs,
+        max: usize,
+        _vt_ns: Option<Nanos>,
+        worker: &str,
+        _short_poll: bool,
+        out: &mut Batch,
+    ) {
+        out.len = 0;
+        while out.len < max {
+            if let Some((id, gen)) = self.rdq.pop_front() {
+                let Some(&m) = self.get(id) else { continue };
+                if m.state != State::Redeliver || m.gen != gen {
+                    continue;
+                }
+                self.redeliver -= 1;
+                if self.cfg.nats.max_deliver.is_some_and(|max| m.dc >= max) {
+                    self.max_deliveries(obs, ev.now(), id);
+                    continue;
+                }
+                self.deliver(ev, obs, id, worker, out);
+            } else if self.new_waiting() {
+                if !self.under_cap() {
+                    self.stats.max_ack_pending_stalls += 1;
+                    break;
+                }
+                let id = self.cursor;
+                self.cursor += 1;
+                self.deliver(ev, obs, id, worker, out);
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn deliver(&mut self, ev: &mut Events<Event>, obs: &mut Obs, id: u64, worker: &str, out: &mut Batch) {
+        let now = ev.now();
+        let q = self.q as usize;
+        let Some(m) = self.get_mut(id) else { return };
+        debug_assert!(matches!(m.state, State::New | State::Redeliver));
+        let (previous, fate, fate_end, late) = (m.dc, m.fate, m.fate_end_ns, m.late);
+        m.dc += 1;
+        m.state = State::InFlight;
+        m.gen = m.gen.wrapping_add(1);
+        m.fate = Fate::Processing;
+        m.late = Late::None;
+        let (dc, gen, key, first_send_ns) = (m.dc, m.gen, m.key, m.first_send_ns);
+        self.in_flight += 1;
+        let step = self.cfg.nats.step_ns(dc);
+        ev.after(step, self.lease_end(id, gen));
+        super::count_delivery(&mut obs.m[q], now, previous, fate, fate_end);
+        let detail = if late == Late::Nak { "after a late -NAK re-queued the newest delivery" } else { "" };
+        obs.trace(q, now, Kind::Receive, Some(id), worker, Some(dc), detail);
+        out.push(Delivery { handle: Handle { id, receive: dc }, key, first_send_ns, group: 0, seq: 0 });
+    }
+
+    /// Record what became of delivery `h` (only for the newest delivery).
+    pub fn set_fate(&mut self, h: Handle, fate: Fate, now: Nanos) {
+        if let Some(m) = self.get_mut(h.id).filter(|m| m.dc == h.receive) {
+            m.fate = fate;
+            m.fate_end_ns = now;
+        }
+    }
+
+    fn matching(&mut self, h: Handle) -> Option<Match> {
+        let late_ack = self.cfg.nats.late_ack;
+        let m = self.get(h.id)?;
+        debug_assert!(h.receive <= m.dc, "a reply from a future delivery");
+        Some(match (m.dc == h.receive, late_ack) {
+            (true, _) => Match::Current,
+            (false, LateAck::BySequence) => Match::Late,
+            (false, LateAck::Ignored) => {
+                self.stats.late_acks_ignored += 1;
+                Match::Ignored
+            }
+        })
+    }
+
+    /// An AckWait/BackOff step ends: the message goes on the redelivery
+    /// queue, or past MaxDeliver leaves pending with an advisory.
+    fn on_lease_end(&mut self, ev: &Events<Event>, obs: &mut Obs, id: u64, gen: u32) {
+        let now = ev.now();
+        let q = self.q as usize;
+        let max_deliver = self.cfg.nats.max_deliver;
+        let Some(m) = self.get_mut(id) else { return };
+        if m.state != State::InFlight || m.gen != gen {
+            return;
+        }
+        let premature = m.fate == Fate::Processing;
+        let dc = m.dc;
+        self.in_flight -= 1;
+        if premature {
+            obs.m[q].premature_expiries += 1;
+            obs.m[q].bucket(now).premature_expiries += 1;
+        }
+        let detail = if premature { "holder still processing" } else { "" };
+        obs.trace(q, now, Kind::Expire, Some(id), "", Some(dc), detail);
+        if max_deliver.is_some_and(|max| dc >= max) {
+            return self.max_deliveries(obs, now, id);
+        }
+        self.queue_redelivery(id);
+    }
+
+    fn queue_redelivery(&mut self, id: u64) {
+        let Some(m) = self.get_mut(id) else { return };
+        m.state = State::Redeliver;
+        m.gen = m.gen.wrapping_add(1);
+        let gen = m.gen;
+        self.redeliver += 1;
+        self.rdq.push_back((id, gen));
+    }
+
+    /// MaxDeliver reached: the message leaves pending, one advisory.
+    fn max_deliveries(&mut self, obs: &mut Obs, now: Nanos, id: u64) {
+        let Some(m) = self.get(id) else { return };
+        let dc = m.dc;
+        self.stats.max_deliveries_advisories += 1;
+        obs.m[self.q as usize].dlq_moved(dc);
+        self.remove(id);
+        obs.trace(self.q as usize, now, Kind::Dlq, Some(id), "", Some(dc), "max deliveries advisory");
+    }
+
+    /// +WPI: restart the newest delivery's AckWait/BackOff step from now.
+    pub fn progress(&mut self, ev: &mut Events<Event>, _obs: &mut Obs, h: Handle) -> ChangeOutcome {
+        let Some(how) = self.matching(h) else { return ChangeOutcome::Gone };
+        if matches!(how, Match::Ignored) {
+            return ChangeOutcome::Stale;
+        }
+        let Some(m) = self.get_mut(h.id) else { return ChangeOutcome::Gone };
+        if m.state != State::InFlight {
+            return ChangeOutcome::LeaseEnded;
+        }
+        m.gen = m.gen.wrapping_add(1);
+        let (gen, dc) = (m.gen, m.dc);
+        let step = self.cfg.nats.step_ns(dc);
+        ev.after(step, self.lease_end(h.id, gen));
+        if matches!(how, Match::Late) {
+            self.stats.late_acks.progress += 1;
+            return ChangeOutcome::LateBySequence;
+        }
+        ChangeOutcome::Changed
+    }
+
+    /// -NAK (`delay_ns` = 0: redeliver at once, BackOff ignored) or -NAK
+    /// with a delay (shifted by BackOff under `nak_delay = "shifted"`).
+    pub fn nak(&mut self, ev: &mut Events<Event>, _obs: &mut Obs, h: Handle, delay_ns: Nanos) -> ChangeOutcome {
+        let now = ev.now();
+        let Some(how) = self.matching(h) else { return ChangeOutcome::Gone };
+        if matches!(how, Match::Ignored) {
+            return ChangeOutcome::Stale;
+        }
+        let nats = &self.cfg.nats;
+        let redeliver_at = match nats.nak_delay {
+            _ if delay_ns == 0 => now,
+            NakDelay::Plain => now + delay_ns,
+            // ts = now - AckWait + delay; the step of delivery dc ends at ts + step(dc).
+            NakDelay::Shifted => {
+                let dc = self.get(h.id).map_or(1, |m| m.dc);
+                (now + delay_ns + nats.step_ns(dc)).saturating_sub(nats.ack_wait_ns).max(now)
+            }
+        };
+        let late = matches!(how, Match::Late);
+        let Some(state) = self.get(h.id).map(|m| m.state) else { return ChangeOutcome::Gone };
+        match state {
+            State::InFlight => self.in_flight -= 1,
+            // Already queued: a plain -NAK is ignored; one with a delay takes it off the queue.
+            State::Redeliver if delay_ns == 0 => return ChangeOutcome::LeaseEnded,
+            State::Redeliver => self.redeliver -= 1,
+            State::New | State::Gone => return ChangeOutcome::Gone,
+        }
+        if late {
+            self.stats.late_acks.nak += 1;
+        }
+        let Some(m) = self.get_mut(h.id) else { return ChangeOutcome::Gone };
+        if late {
+            m.late = Late::Nak;
+        }
+        if delay_ns == 0 {
+            self.queue_redelivery(h.id);
+        } else {
+            m.state = State::InFlight;
+            m.gen = m.gen.wrapping_add(1);
+            let gen = m.gen;
+            self.in_flight += 1;
+            ev.at(redeliver_at, self.lease_end(h.id, gen));
+        }
+        if late {
+            ChangeOutcome::LateBySequence
+        } else {
+            ChangeOutcome::Changed
+        }
+    }
+
+    /// +ACK: remove the pending message (a stale delivery's ack acks the newest).
+    pub fn delete(&mut self, ev: &mut Events<Event>, obs: &mut Obs, h: Handle, worker: &str) -> DeleteOutcome {
+        self.ack(ev, obs, h, worker, false)
+    }
+
+    /// +TERM: ack, and a MSG_TERMINATED advisory.
+    pub fn term(&mut self, ev: &mut Events<Event>, obs: &mut Obs, h: Handle, worker: &str) -> DeleteOutcome {
+        self.ack(ev, obs, h, worker, true)
+    }
+
+    fn ack(&mut self, ev: &mut Events<Event>, obs: &mut Obs, h: Handle, worker: &str, term: bool) -> DeleteOutcome {
+        let now = ev.now();
+        let q = self.q as usize;
+        let Some(how) = self.matching(h) else {
+            obs.trace(q, now, Kind::DeleteStale, Some(h.id), worker, Some(h.receive), "already acked");
+            return DeleteOutcome::Gone;
+        };
+        let dc = self.get(h.id).map_or(0, |m| m.dc);
+        let detail = match how {
+            Match::Ignored => {
+                let detail =
+                    if term { "late +TERM ignored; message stays" } else { "late +ACK ignored; message stays" };
+                obs.trace(q, now, Kind::DeleteStale, Some(h.id), worker, Some(h.receive), detail);
+                return DeleteOutcome::StaleKept;
+            }
+            Match::Late => {
+                self.stats.late_acks.ack += 1;
+                if term {
+                    "late +TERM: terminated the newest delivery (by stream sequence)"
+                } else {
+                    "late +ACK: acked the newest delivery (by stream sequence)"
+                }
+            }
+            Match::Current if term => "+TERM",
+            Match::Current => "",
+        };
+        debug_assert!(dc >= h.receive);
+        match self.get(h.id).map(|m| m.state) {
+            Some(State::InFlight) => self.in_flight -= 1,
+            Some(State::Redeliver) => self.redeliver -= 1,
+            _ => {}
+        }
+        if term {
+            self.stats.terminated += 1;
+        }
+        obs.trace(q, now, Kind::Delete, Some(h.id), worker, Some(h.receive), detail);
+        self.remove(h.id);
+        obs.m[q].deleted += 1;
+        DeleteOutcome::Deleted
+    }
+
+    /// Tombstone a message (the caller has taken it out of its count).
+    fn remove(&mut self, id: u64) {
+        let Some(m) = self.get_mut(id) else { return };
+        debug_assert!(m.state != State::New, "only pending messages are removed");
+        m.state = State::Gone;
+        self.live -= 1;
+        while self.ring.front().is_some_and(|m| m.state == State::Gone) && self.base < self.cursor {
+            self.ring.pop_front();
+            self.base += 1;
+        }
+    }
+
+    pub fn on_timer(&mut self, ev: &mut Events<Event>, obs: &mut Obs, t: Timer) {
+        match t {
+            Timer::LeaseEnd { id, gen } => self.on_lease_end(ev, obs, id, gen),
+            Timer::DelayEnd { .. } | Timer::RetentionCheck | Timer::Redrive => {}
+        }
+    }
+
+    /// Internal consistency (debug builds and tests).
+    pub fn check_invariants(&self) {
+        let count = |s: State| self.ring.iter().filter(|m| m.state == s).count() as u64;
+        assert_eq!(self.live, self.ring.len() as u64 - count(State::Gone), "live count");
+        assert_eq!(self.in_flight, count(State::InFlight), "in-flight count");
+        assert_eq!(self.redeliver, count(State::Redeliver), "redelivery count");
+        assert_eq!(self.next_id - self.cursor, count(State::New), "new messages are the ones past the cursor");
+        for (i, m) in self.ring.iter().enumerate() {
+            let id = self.base + i as u64;
+            assert_eq!(m.state == State::New, id >= self.cursor, "message {id} new iff past the cursor");
+        }
+    }
+}
