@@ -4,7 +4,7 @@
 
 use crate::config::{Override, Source};
 use crate::error::{Error, InputError};
-use crate::output::{write_atomic, AtomicFile};
+use crate::output::{write_atomic, OutputFile, Target};
 use crate::sim::{run, RunOptions};
 use crate::trace::{MemoryBuffer, Trace};
 use clap::{Parser, Subcommand};
@@ -36,7 +36,8 @@ enum Command {
         /// Print the summary as one JSON object, nothing else.
         #[arg(long)]
         json: bool,
-        /// Write the trace CSV (t_s,event,msg,worker,receive,detail).
+        /// Write the trace CSV (t_s,event,msg,worker,receive,detail); `-` is
+        /// standard output (the summary then goes to standard error).
         #[arg(long, value_name = "FILE")]
         trace: Option<PathBuf>,
         /// Draw a Gantt chart of the run (SVG or PNG by extension).
@@ -144,17 +145,22 @@ fn cmd_run(
 ) -> Result<i32, Error> {
     let source = Source::load(path)?;
     let scenario = source.resolve(overrides, seed)?;
-    // The trace goes to its file under a temporary name; a timeline without
-    // a trace file reads the trace from memory.
+    // The trace goes to its output (a regular file under a temporary name);
+    // a timeline reads the trace back from that file, or from a copy in
+    // memory when there is no file to read (none, `-`, a FIFO).
     let memory = MemoryBuffer::default();
     let (file, trace) = match trace_path {
         Some(p) => {
-            let (file, f) = AtomicFile::create(p).map_err(|e| io_err(p, e))?;
-            (Some(file), Some(Trace::new(Box::new(f))))
+            let (file, f) = OutputFile::create(p).map_err(|e| io_err(p, e))?;
+            let regular = file.target().regular_file().is_some();
+            let writer: Box<dyn Write + Send> =
+                if timeline.is_some() && !regular { Box::new(Tee(f, memory.clone())) } else { f };
+            (Some(file), Some(Trace::new(writer)))
         }
         None if timeline.is_some() => (None, Some(Trace::new(Box::new(memory.clone())))),
         None => (None, None),
     };
+    let to_stdout = file.as_ref().is_some_and(|f| *f.target() == Target::Stdout);
     let result = run(&scenario, RunOptions { trace });
     let (summary, trace) = match result {
         Ok(r) => r,
@@ -166,13 +172,20 @@ fn cmd_run(
         }
     };
     if let Some(t) = trace {
-        t.finish().map_err(|e| io_err(trace_path.unwrap_or(Path::new("trace")), e))?;
+        match t.finish() {
+            Err(e) if !(to_stdout && e.kind() == std::io::ErrorKind::BrokenPipe) => {
+                return Err(io_err(trace_path.unwrap_or(Path::new("trace")), e));
+            }
+            _ => {}
+        }
     }
+    let mut reread = None;
     if let (Some(f), Some(p)) = (file, trace_path) {
+        reread = f.target().regular_file().map(Path::to_path_buf);
         f.commit().map_err(|e| io_err(p, e))?;
     }
     if let Some(tl) = timeline {
-        let text = match trace_path {
+        let text = match &reread {
             Some(p) => std::fs::read_to_string(p).map_err(|e| io_err(p, e))?,
             None => memory.text(),
         };
@@ -184,8 +197,27 @@ fn cmd_run(
         write_atomic(&dir.join("summary.txt"), summary.to_text().as_bytes()).map_err(|e| io_err(dir, e))?;
     }
     let text = if json { json_text + "\n" } else { summary.to_text() };
-    print_stdout(&text);
+    if to_stdout {
+        eprint!("{text}"); // standard output holds the trace
+    } else {
+        print_stdout(&text);
+    }
     Ok(0)
+}
+
+/// Writes to an output and keeps a copy in memory (a timeline of a trace
+/// written to standard output or a FIFO).
+struct Tee(Box<dyn Write + Send>, MemoryBuffer);
+
+impl Write for Tee {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.1.write_all(b)?;
+        self.0.write_all(b)?;
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// Print, treating a closed pipe (e.g. `| head`) as success.

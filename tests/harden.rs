@@ -66,3 +66,69 @@ fn worker_names_with_commas_quotes_and_non_ascii_keep_the_trace_columns() {
     assert!(receives >= 20, "{receives} receives");
     assert!(std::fs::metadata(&svg).unwrap().len() > 0);
 }
+
+// ------------------------------------------------------------ 1. outputs
+
+/// The trace of GOOD as a regular file, for comparison.
+fn trace_file_text(dir: &Path, scenario: &str) -> String {
+    let p = dir.join("regular.csv");
+    let o = dupsim(&["run", scenario, "--trace", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    std::fs::read_to_string(p).unwrap()
+}
+
+#[test]
+fn trace_to_stdout_dash_puts_the_summary_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "s.toml", GOOD);
+    let expected = trace_file_text(dir.path(), &path);
+    let o = dupsim(&["run", &path, "--trace", "-"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), expected);
+    assert!(stderr(&o).contains("duplicate"), "summary on stderr: {}", stderr(&o));
+    assert!(!dir.path().join("-").exists());
+    // A timeline of a trace on stdout reads the copy kept in memory.
+    let svg = dir.path().join("t.svg");
+    let o = dupsim(&["run", &path, "--trace", "-", "--timeline", svg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), expected);
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+}
+
+#[cfg(unix)]
+#[test]
+fn trace_to_a_fifo_is_written_into_it_and_the_fifo_stays() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "s.toml", GOOD);
+    let expected = trace_file_text(dir.path(), &path);
+    let fifo = dir.path().join("trace.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let o = dupsim(&["run", &path, "--trace", fifo.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(reader.join().unwrap(), expected);
+    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "the FIFO was replaced");
+}
+
+#[cfg(unix)]
+#[test]
+fn outputs_follow_symlinks_and_leave_devices_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "s.toml", GOOD);
+    let real = dir.path().join("real.csv");
+    std::fs::write(&real, "old").unwrap();
+    let link = dir.path().join("link.csv");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let o = dupsim(&["run", &path, "--trace", link.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link was replaced");
+    assert!(std::fs::read_to_string(&real).unwrap().starts_with("t_s,event"));
+    let o = dupsim(&["run", &path, "--trace", "/dev/null"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
+}

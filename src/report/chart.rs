@@ -221,12 +221,11 @@ fn tmp_path(path: &Path, ext: &str) -> Result<PathBuf, ChartError> {
 }
 
 fn rename_into_place(tmp: &Path, path: &Path) -> Result<(), ChartError> {
-    std::fs::rename(tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(tmp);
-        file_err(path, e)
-    })
+    crate::output::place(tmp, path).map_err(|e| file_err(path, e))
 }
 
+/// SVG text is written by `output.rs` (atomic for a regular file, straight
+/// into a FIFO, device or standard output).
 fn write_svg<F>(path: &Path, size: (u32, u32), draw: F) -> Result<(), ChartError>
 where
     F: FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> DrawResult,
@@ -237,19 +236,17 @@ where
         draw(&root).map_err(|e| file_err(path, e))?;
         root.present().map_err(|e| file_err(path, e))?;
     }
-    let tmp = tmp_path(path, "")?;
-    if let Err(e) = std::fs::write(&tmp, buf.as_bytes()) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(file_err(path, e));
-    }
-    rename_into_place(&tmp, path)
+    crate::output::write_atomic(path, buf.as_bytes()).map_err(|e| file_err(path, e))
 }
 
+/// plotters writes a PNG to a named file: a temporary one beside the real
+/// target, then put in place by `output::place`.
 fn write_png<F>(path: &Path, size: (u32, u32), draw: F) -> Result<(), ChartError>
 where
     F: FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> DrawResult,
 {
-    let tmp = tmp_path(path, ".png")?;
+    let real = crate::output::real_path(path).map_err(|e| file_err(path, e))?;
+    let tmp = tmp_path(&real, ".png")?;
     let result = {
         let root = BitMapBackend::new(&tmp, size).into_drawing_area();
         draw(&root).and_then(|()| root.present().msg())
