@@ -141,7 +141,7 @@ fn explain(source: &Source, scenario: &crate::scenario::Scenario, seed: u64, o: 
     s.seed = seed;
     let buf = trace::MemoryBuffer::default();
     let replay = format!("dupsim run {} --seed {seed} --trace trace.csv", source.path.display());
-    let traced = run(&s, RunOptions { trace: Some(Trace::new(Box::new(buf.clone()))) });
+    let traced = run(&s, RunOptions { trace: Some(Trace::new(Box::new(buf.clone()))), ..RunOptions::default() });
     let Ok((_, Some(t))) = traced else { return format!("replay: {replay}") };
     if t.finish().is_err() {
         return format!("replay: {replay}");

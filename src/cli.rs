@@ -161,7 +161,11 @@ fn cmd_run(
         None => (None, None),
     };
     let to_stdout = file.as_ref().is_some_and(|f| *f.target() == Target::Stdout);
-    let result = run(&scenario, RunOptions { trace });
+    let progress = crate::progress::Progress::on_terminal(&format!("run {}", scenario.name));
+    let result = run(&scenario, RunOptions { trace, progress: progress.clone() });
+    if let Some(p) = &progress {
+        p.clear();
+    }
     let (summary, trace) = match result {
         Ok(r) => r,
         Err(e) => {

@@ -283,6 +283,31 @@ struct RawRun {
     max_events: Option<u64>,
     max_live_messages: Option<u64>,
     timeseries_bucket: Option<Dur>,
+    max_memory: Option<Size>,
+    max_wall_time: Option<Dur>,
+}
+
+/// A memory size: "4GiB", "512MiB" or a number of bytes.
+#[derive(Debug, Clone, Copy)]
+struct Size(u64);
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Size;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a memory size such as \"4GiB\" or \"512MiB\"")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Size, E> {
+                crate::limits::parse_size(s).map(Size).map_err(E::custom)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Size, E> {
+                u64::try_from(v).map(Size).map_err(|_| E::custom(format!("{v} is not a memory size; expected e.g. \"4GiB\"")))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -650,6 +675,7 @@ fn resolve(ctx: &Ctx, raw: RawScenario) -> Result<Scenario, InputError> {
             return Err(ctx.err(&format!("workers[{i}].name"), format!("worker group `{}` is defined twice", w.name)));
         }
     }
+    check_slots(ctx, &workers)?;
     Ok(Scenario {
         name: raw.name.clone(),
         description: raw.description.clone(),
@@ -664,6 +690,14 @@ fn resolve(ctx: &Ctx, raw: RawScenario) -> Result<Scenario, InputError> {
         idempotency: resolve_idempotency(ctx, &raw.idempotency)?,
     })
 }
+
+/// The smallest `run.max_memory`: the fixed-size structures of a run
+/// (histograms, time series) need a few MiB.
+const MIN_MEMORY: u64 = 16 << 20;
+
+/// At most this many worker slots in all groups (count x concurrency): slots
+/// are allocated before the first event.
+const MAX_SLOTS: u64 = 10_000_000;
 
 /// At most this many time-series buckets (max_sim_time / timeseries_bucket).
 const MAX_BUCKETS: u64 = 1_000_000;
@@ -694,7 +728,44 @@ fn resolve_run(ctx: &Ctx, r: &RawRun) -> Result<RunSettings, InputError> {
         max_events: ctx.count("run.max_events", r.max_events, 2_000_000_000, 1, u64::MAX)?,
         max_live_messages: ctx.count("run.max_live_messages", r.max_live_messages, 20_000_000, 1, u64::MAX)?,
         bucket_ns,
+        max_memory: {
+            let m = r.max_memory.map_or(crate::limits::DEFAULT_MAX_MEMORY, |m| m.0);
+            if m < MIN_MEMORY {
+                return Err(ctx.err(
+                    "run.max_memory",
+                    format!(
+                        "{} is too small; expected at least {}",
+                        crate::limits::format_size(m),
+                        crate::limits::format_size(MIN_MEMORY)
+                    ),
+                ));
+            }
+            m
+        },
+        max_wall_ns: match r.max_wall_time {
+            Some(d) => Some(ctx.range("run.max_wall_time", d.0, NS_PER_S / 1000, duration::MAX_NS)?),
+            None => None,
+        },
     })
+}
+
+/// The product count x concurrency, summed over groups, is bounded (each
+/// factor alone is checked by its range).
+fn check_slots(ctx: &Ctx, workers: &[WorkerGroup]) -> Result<(), InputError> {
+    let mut total = 0u64;
+    for (i, w) in workers.iter().enumerate() {
+        total += u64::from(w.count) * u64::from(w.concurrency);
+        if total > MAX_SLOTS {
+            return Err(ctx.err(
+                &format!("workers[{i}].concurrency"),
+                format!(
+                    "{} workers x {} concurrency brings the slots of all groups to {total}; at most {MAX_SLOTS} in all",
+                    w.count, w.concurrency
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn resolve_producer(ctx: &Ctx, p: &RawProducer) -> Result<Producer, InputError> {
@@ -1031,14 +1102,28 @@ fn resolve_dist(ctx: &Ctx, path: &str, d: &RawDist) -> Result<Dist, InputError> 
     })
 }
 
+/// The largest empirical CSV file read.
+const MAX_EMPIRICAL_BYTES: u64 = 64 << 20;
+
 /// Observed latencies in seconds from a CSV column (default: the first).
 /// A header row is recognised by a non-numeric first field.
+/// The file is read up to [`MAX_EMPIRICAL_BYTES`] (a device such as
+/// `/dev/zero` or a huge file is an error, not an endless read).
 fn read_empirical(file: &Path, column: Option<&str>) -> Result<Vec<Nanos>, String> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .trim(csv::Trim::All)
-        .from_path(file)
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)
+        .and_then(|f| f.take(MAX_EMPIRICAL_BYTES + 1).read_to_end(&mut bytes))
         .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    if bytes.len() as u64 > MAX_EMPIRICAL_BYTES {
+        return Err(format!(
+            "{} is larger than {}; an empirical distribution reads at most that much",
+            file.display(),
+            crate::limits::format_size(MAX_EMPIRICAL_BYTES)
+        ));
+    }
+    let mut reader =
+        csv::ReaderBuilder::new().has_headers(false).trim(csv::Trim::All).from_reader(&bytes[..]);
     let mut index = 0;
     let mut values = Vec::new();
     for (row, record) in reader.records().enumerate() {

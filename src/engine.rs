@@ -81,6 +81,13 @@ impl<E> Default for Events<E> {
 }
 
 impl<E> Events<E> {
+    /// Bytes held by pending events (heap and lanes, by capacity), for the
+    /// memory limit (`limits.rs`).
+    pub fn footprint(&self) -> u64 {
+        let lanes: usize = self.lanes.iter().map(|l| l.queue.capacity()).sum();
+        crate::limits::bytes_of::<Entry<E>>(self.heap.capacity() + lanes)
+    }
+
     /// The current simulated time.
     #[inline]
     pub fn now(&self) -> Nanos {

@@ -129,6 +129,8 @@ pub enum StopReason {
 #[derive(Default)]
 pub struct RunOptions {
     pub trace: Option<Trace>,
+    /// A progress line to feed (`progress.rs`); never changes a result.
+    pub progress: Option<std::sync::Arc<crate::progress::Progress>>,
 }
 
 pub struct World {
@@ -149,15 +151,22 @@ pub struct World {
     pub(crate) redrives_left: usize,
     pub(crate) seed: u64,
     events: u64,
+    progress: Option<std::sync::Arc<crate::progress::Progress>>,
 }
 
 impl World {
     pub fn new(s: &Scenario, opts: RunOptions) -> World {
+        let mut w = World::build(s, opts.trace);
+        w.progress = opts.progress;
+        w
+    }
+
+    fn build(s: &Scenario, trace: Option<Trace>) -> World {
         let seed = s.seed;
         let workers = Worker::build_all(s, seed);
         let mut w = World {
             ev: Events::default(),
-            obs: Obs { m: Metrics::new(s.run.bucket_ns), trace: opts.trace },
+            obs: Obs { m: Metrics::new(s.run.bucket_ns), trace },
             sqs: Sqs::new(s.queue.clone(), stream(seed, "broker")),
             net: Net::new(s.network.clone(), stream(seed, "network")),
             producer: Producer::new(s, stream(seed, "producer")),
@@ -176,6 +185,7 @@ impl World {
             redrives_left: s.queue.redrive_at_ns.len(),
             seed,
             events: 0,
+            progress: None,
         };
         w.ev.add_lane(s.queue.visibility_timeout_ns);
         for g in &s.workers {
@@ -203,6 +213,7 @@ impl World {
     /// Run to the end and summarise. `limits` come from the scenario.
     pub fn run(mut self, s: &Scenario) -> Result<(Summary, Option<Trace>), Error> {
         let started = std::time::Instant::now();
+        let mut watch = crate::limits::Watch::new(s, self.progress.take());
         let stop = loop {
             if self.finished() {
                 break StopReason::Drained;
@@ -232,7 +243,14 @@ impl World {
                     crate::duration::format_seconds(self.ev.now())
                 )));
             }
+            if self.events % crate::limits::CHECK_EVERY == 0 {
+                if let Some(m) = watch.check(&self, s) {
+                    watch.finish(&self);
+                    return Err(self.limit(m));
+                }
+            }
         };
+        watch.finish(&self);
         if cfg!(debug_assertions) {
             self.sqs.check_invariants();
         }
@@ -301,5 +319,6 @@ const _: () = assert!(std::mem::size_of::<Event>() <= 24);
 
 /// Run a scenario: the one entry point of the simulator core.
 pub fn run(s: &Scenario, opts: RunOptions) -> Result<(Summary, Option<Trace>), Error> {
+    crate::limits::check_start(s)?;
     World::new(s, opts).run(s)
 }

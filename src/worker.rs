@@ -88,6 +88,15 @@ pub struct Worker {
     pub crash_rng: Stream,
 }
 
+/// An adaptive heartbeat's extension: `multiple` x the observed p99, at
+/// least `min_extend_ns`, saturated at the broker's 12 h limit (a huge
+/// multiple once overflowed `now + extension`). Asking for 12 h is asking
+/// for the most SQS allows; the broker then applies its own cap.
+pub fn adaptive_extend_ns(p99_ns: f64, multiple: f64, min_extend_ns: Nanos) -> Nanos {
+    let want = p99_ns * multiple; // a float-to-int cast saturates; NaN is 0
+    min_extend_ns.max(want as Nanos).min(crate::broker::sqs::MAX_HIDDEN_NS)
+}
+
 /// Salt of the poison-message hash.
 const POISON_SALT: u64 = 0x706f_6973_6f6e;
 
@@ -199,9 +208,25 @@ impl World {
             self.respond(w, gen);
         } else {
             worker.parked = true;
-            self.waiters.push_back(Waiter { w, gen });
+            self.park(Waiter { w, gen });
             self.ev.after(wait, Event::PollExpire { w, gen });
         }
+    }
+
+    /// Park a long poll. A poll whose wait ran out leaves a stale entry
+    /// behind (skipped when served); once stale entries outnumber the
+    /// workers they are dropped, in order, so the queue holds at most about
+    /// two entries per worker however many polls expire (a `wait` of 1 ns
+    /// once grew it by one entry per poll).
+    fn park(&mut self, waiter: Waiter) {
+        if self.waiters.len() >= 2 * self.workers.len() + 16 {
+            let workers = &self.workers;
+            self.waiters.retain(|x| {
+                let worker = &workers[x.w as usize];
+                worker.parked && worker.poll_gen == x.gen
+            });
+        }
+        self.waiters.push_back(waiter);
     }
 
     /// Hand newly visible messages to parked long polls, first come first served.
@@ -494,7 +519,7 @@ impl World {
             Heartbeat::Fixed { extend_ns, .. } => extend_ns,
             Heartbeat::Adaptive { multiple, min_extend_ns, .. } => {
                 let p99 = self.observed[g].value_at_quantile(0.99) as f64;
-                min_extend_ns.max((p99 * multiple) as Nanos)
+                adaptive_extend_ns(p99, multiple, min_extend_ns)
             }
         }
     }

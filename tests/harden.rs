@@ -132,3 +132,93 @@ fn outputs_follow_symlinks_and_leave_devices_alone() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
 }
+
+// ------------------------------------------------------------ 2. memory
+
+#[test]
+fn a_one_nanosecond_long_poll_keeps_memory_bounded() {
+    // One worker holds the only message for 5 ms; the other polls with a
+    // 1 ns wait, 5 million empty polls. Each used to leave a parked-poll
+    // entry behind (8 bytes each, 40 MB here; 4 GiB and an abort at scale).
+    let dir = tempfile::tempdir().unwrap();
+    let text = GOOD
+        .replace("messages = 20", "messages = 1\nmax_memory = \"24MiB\"")
+        .replace("name = \"w\"", "name = \"w\"\ncount = 2\nreceive = { wait = \"1ns\" }")
+        .replace("duration = \"1s\"", "duration = \"5ms\"");
+    let path = write(dir.path(), "s.toml", &text);
+    let o = dupsim(&["run", &path, "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["final"]["deleted"], 1, "{v}");
+}
+
+#[test]
+fn a_huge_adaptive_multiple_saturates_at_the_12h_limit() {
+    // Two messages, one worker: the first attempt takes 5 s (the observed
+    // p99), the second asks for 1e300 x 5 s. The extension saturates at
+    // 12 h, so the broker rejects it (SQS: no more than 12 h after the
+    // receive), and the message is redelivered when its 30 s VT runs out:
+    // it was never extended past the cap (before: an overflow of
+    // `now + extension`, a panic in debug builds).
+    let text = GOOD
+        .replace("messages = 20", "messages = 2")
+        .replace("arrival = { kind = \"poisson\", rate = 1.0 }", "arrival = { kind = \"scripted\", at = [\"0s\", \"0s\"] }")
+        .replace(
+            "name = \"w\"",
+            "name = \"w\"\nheartbeat = { kind = \"adaptive\", interval = \"10s\", multiple = 1e300, min_extend = \"1s\" }",
+        )
+        .replace(
+            "duration = \"1s\"",
+            "steps = [{ delay = { kind = \"sequence\", values = [\"5s\", \"40s\", \"1s\"] } }]",
+        );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "s.toml", &text);
+    let trace = dir.path().join("t.csv");
+    let o = dupsim(&["run", &path, "--trace", trace.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(&trace).unwrap();
+    // Message 2 is received at 5 s; its heartbeat at 15 s is rejected.
+    assert!(csv.contains("\n15,heartbeat,2,w,1,rejected: past 12h after the receive\n"), "{csv}");
+    // Its lease (5 s + 30 s) expires at 35 s, while the attempt still runs.
+    assert!(csv.contains("\n35,expire,2,"), "{csv}");
+}
+
+#[test]
+fn worker_slots_are_bounded_as_a_product() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = GOOD.replace("name = \"w\"", "name = \"w\"\ncount = 100000\nconcurrency = 65535");
+    let path = write(dir.path(), "s.toml", &text);
+    for cmd in ["validate", "run"] {
+        let o = dupsim(&[cmd, &path]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains(&format!("{path}:11:")), "{}", stderr(&o));
+        assert!(stderr(&o).contains("at most 10000000"), "{}", stderr(&o));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn an_empirical_csv_is_read_up_to_a_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = GOOD.replace("duration = \"1s\"", "duration = { kind = \"empirical\", file = \"/dev/zero\" }");
+    let path = write(dir.path(), "s.toml", &text);
+    let o = dupsim(&["validate", &path]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("larger than 64MiB"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_growing_queue_stops_at_the_memory_limit_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = GOOD
+        .replace("messages = 20", "messages = 100000000\nmax_live_messages = 1000000000\nmax_memory = \"16MiB\"")
+        .replace("rate = 1.0", "rate = 1000000.0");
+    let path = write(dir.path(), "s.toml", &text);
+    let o = dupsim(&["run", &path]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("run.max_memory = 16MiB exceeded"), "{}", stderr(&o));
+    let text = GOOD.replace("messages = 20", "messages = 20\nmax_memory = \"1MiB\"");
+    let o = dupsim(&["validate", &write(dir.path(), "s.toml", &text)]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("at least 16MiB"), "{}", stderr(&o));
+}

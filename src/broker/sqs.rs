@@ -68,6 +68,15 @@ pub struct Sqs {
 }
 
 impl Sqs {
+    /// Bytes held by the ring, the visible heap and the DLQ, for the memory
+    /// limit (`limits.rs`).
+    pub fn footprint(&self) -> u64 {
+        use crate::limits::bytes_of;
+        bytes_of::<Msg>(self.ring.capacity())
+            + bytes_of::<Reverse<u64>>(self.visible.capacity())
+            + bytes_of::<DeadLetter>(self.dlq.capacity())
+    }
+
     pub fn new(cfg: Queue, rng: Stream) -> Sqs {
         Sqs {
             cfg,

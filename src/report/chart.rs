@@ -1301,9 +1301,13 @@ mod tests {
         timeline_chart(&one, &[], "one", &dir.path().join("one.svg")).expect("single bar");
         timeline_chart(&[], &global, "marks only", &dir.path().join("m.png")).expect("marks only");
         assert!(timeline_chart(&bars, &marks, "t", &dir.path().join("x.pdf")).is_err());
+        // Like every output (output.rs), a missing directory is created.
         let missing_dir = dir.path().join("nope").join("x.svg");
-        let err = timeline_chart(&bars, &marks, "t", &missing_dir).expect_err("no dir");
-        assert!(err.to_string().contains("x.svg"), "error names the file: {err}");
+        timeline_chart(&bars, &marks, "t", &missing_dir).expect("parent created");
+        let is_dir = dir.path().join("d.svg");
+        std::fs::create_dir(&is_dir).unwrap();
+        let err = timeline_chart(&bars, &marks, "t", &is_dir).expect_err("a directory");
+        assert!(err.to_string().contains("d.svg"), "error names the file: {err}");
     }
 
     #[test]
