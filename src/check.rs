@@ -68,19 +68,41 @@ pub fn load(path: &Path) -> Result<Option<(Source, Expect)>, InputError> {
     Ok(parsed.map(|e| (source, e)))
 }
 
+/// How `check` runs scenarios (nothing here changes a result).
+#[derive(Default, Clone)]
+pub struct CheckOptions {
+    /// `--max-wall`: each run's wall-clock limit (overrides `run.max_wall_time`).
+    pub max_wall_ns: Option<crate::duration::Nanos>,
+    /// The progress line on a terminal.
+    pub progress: Option<std::sync::Arc<crate::progress::Progress>>,
+}
+
 /// Evaluate a scenario file's expectations (over its grid if it has `[sweep]`).
 pub fn check_file(source: &Source, e: &Expect) -> Result<FileCheck, Error> {
+    check_file_with(source, e, &CheckOptions::default())
+}
+
+/// [`check_file`] with a wall-clock limit and a progress line.
+pub fn check_file_with(source: &Source, e: &Expect, opts: &CheckOptions) -> Result<FileCheck, Error> {
     if source.table.contains_key("sweep") {
-        check_sweep(source, e)
+        check_sweep(source, e, opts)
     } else {
-        check_run(source, e)
+        check_run(source, e, opts)
     }
 }
 
 /// Evaluate a sweep scenario: every point, every replication.
-pub fn check_sweep(source: &Source, e: &Expect) -> Result<FileCheck, Error> {
-    let plan = crate::sweep::Plan::new(source, &[])?;
-    let runs = crate::sweep::run_in_memory(&plan)?;
+pub fn check_sweep(source: &Source, e: &Expect, opts: &CheckOptions) -> Result<FileCheck, Error> {
+    let mut plan = crate::sweep::Plan::new(source, &[])?;
+    if opts.max_wall_ns.is_some() {
+        for s in &mut plan.scenarios {
+            s.run.max_wall_ns = opts.max_wall_ns;
+        }
+    }
+    if let Some(p) = &opts.progress {
+        p.begin(&format!("check {}", plan.name), plan.grid.points() * plan.grid.replications as usize);
+    }
+    let runs = crate::sweep::run_in_memory(&plan, opts.progress.as_ref())?;
     let points: Vec<PointResult> = runs
         .iter()
         .enumerate()
@@ -114,15 +136,25 @@ pub fn check_sweep(source: &Source, e: &Expect) -> Result<FileCheck, Error> {
 }
 
 /// Evaluate a plain (non-sweep) scenario.
-pub fn check_run(source: &Source, e: &Expect) -> Result<FileCheck, Error> {
-    let scenario = source.resolve(&[], None)?;
+pub fn check_run(source: &Source, e: &Expect, opts: &CheckOptions) -> Result<FileCheck, Error> {
+    let mut scenario = source.resolve(&[], None)?;
+    if opts.max_wall_ns.is_some() {
+        scenario.run.max_wall_ns = opts.max_wall_ns;
+    }
     let reps = e.replications().unwrap_or(1).max(1);
+    if let Some(p) = &opts.progress {
+        p.begin(&format!("check {}", scenario.name), reps as usize);
+    }
     let summaries: Vec<serde_json::Value> = (0..reps)
         .into_par_iter()
         .map(|r| {
             let mut s = scenario.clone();
             s.seed = replication_seed(scenario.seed, r);
-            run(&s, RunOptions::default()).map(|(summary, _)| summary.to_json())
+            let result = run(&s, RunOptions { trace: None, progress: opts.progress.clone() });
+            if let Some(p) = &opts.progress {
+                p.run_done();
+            }
+            result.map(|(summary, _)| summary.to_json())
         })
         .collect::<Result<_, _>>()?;
     let point = PointResult { params: Vec::new(), summaries: summaries.iter().collect() };

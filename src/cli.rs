@@ -46,6 +46,10 @@ enum Command {
         /// Also write summary.json and summary.txt into DIR.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Stop with an error (exit 2) after this much wall-clock time, e.g. 10m
+        /// (same as --set run.max_wall_time=...).
+        #[arg(long, value_name = "DURATION")]
+        max_wall: Option<String>,
     },
     /// Run scenarios with an [expect] table and report PASS/FAIL per expectation.
     Check {
@@ -55,6 +59,10 @@ enum Command {
         /// Also write JUnit XML for CI systems.
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
+        /// Stop with an error (exit 2) when one run takes more than this
+        /// wall-clock time, e.g. 10m.
+        #[arg(long, value_name = "DURATION")]
+        max_wall: Option<String>,
     },
     /// Parse and check scenario files without running them.
     Validate {
@@ -107,11 +115,21 @@ pub fn main() -> i32 {
 
 fn dispatch(command: Command) -> Result<i32, Error> {
     match command {
-        Command::Run { scenario, seed, set, json, trace, timeline, out } => {
-            let overrides = parse_overrides(&set)?;
+        Command::Run { scenario, seed, set, json, trace, timeline, out, max_wall } => {
+            let mut overrides = parse_overrides(&set)?;
+            if let Some(w) = max_wall {
+                parse_max_wall(&w)?;
+                overrides.push(Override { path: "run.max_wall_time".into(), value: format!("\"{w}\"") });
+            }
             cmd_run(&scenario, &overrides, seed, json, trace.as_deref(), timeline.as_deref(), out.as_deref())
         }
-        Command::Check { paths, junit } => cmd_check(&paths, junit.as_deref()),
+        Command::Check { paths, junit, max_wall } => {
+            let opts = crate::check::CheckOptions {
+                max_wall_ns: max_wall.as_deref().map(parse_max_wall).transpose()?,
+                progress: crate::progress::Progress::on_terminal("check"),
+            };
+            cmd_check(&paths, junit.as_deref(), &opts)
+        }
         Command::Validate { scenarios } => {
             for path in &scenarios {
                 crate::check::load(path)?;
@@ -123,6 +141,15 @@ fn dispatch(command: Command) -> Result<i32, Error> {
             crate::sweep::cmd_sweep(&scenario, &parse_overrides(&set)?, threads, out.as_deref(), shard.as_deref())
         }
         Command::Merge { dirs, out } => crate::sweep::cmd_merge(&dirs, out.as_deref()),
+    }
+}
+
+/// `--max-wall DURATION`.
+fn parse_max_wall(text: &str) -> Result<crate::duration::Nanos, InputError> {
+    match crate::duration::parse(text) {
+        Ok(ns) if ns >= crate::duration::NS_PER_S / 1000 => Ok(ns),
+        Ok(_) => Err(InputError::flag(format!("--max-wall {text}"), "expected at least 1ms")),
+        Err(m) => Err(InputError::flag(format!("--max-wall {text}"), m)),
     }
 }
 
@@ -230,7 +257,7 @@ pub fn print_stdout(text: &str) {
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
 }
 
-fn cmd_check(paths: &[PathBuf], junit: Option<&Path>) -> Result<i32, Error> {
+fn cmd_check(paths: &[PathBuf], junit: Option<&Path>, opts: &crate::check::CheckOptions) -> Result<i32, Error> {
     use crate::check;
     let files = check::collect(paths)?;
     let (mut passed, mut failed) = (0, 0);
@@ -242,7 +269,11 @@ fn cmd_check(paths: &[PathBuf], junit: Option<&Path>) -> Result<i32, Error> {
             }
             continue;
         };
-        let fc = check::check_file(&source, &expect)?;
+        let fc = check::check_file_with(&source, &expect, opts);
+        if let Some(p) = &opts.progress {
+            p.clear();
+        }
+        let fc = fc?;
         let (text, p, f) = check::report(&fc);
         print_stdout(&text);
         passed += p;

@@ -21,7 +21,6 @@ use crate::scenario::{Handler, Scenario};
 use crate::summary::Summary;
 use crate::trace::Trace;
 use crate::worker::{Waiter, Worker};
-use hdrhistogram::Histogram;
 use std::collections::VecDeque;
 
 /// Everything that can happen. Small and `Copy`: it lives in the heap.
@@ -142,7 +141,7 @@ pub struct World {
     pub(crate) workers: Vec<Worker>,
     pub(crate) groups: Vec<crate::scenario::WorkerGroup>,
     /// Processing times observed per worker group (adaptive heartbeats).
-    pub(crate) observed: Vec<Histogram<u64>>,
+    pub(crate) observed: Vec<crate::worker::Observed>,
     pub(crate) handler: Handler,
     pub(crate) deps: Vec<DependencyState>,
     pub(crate) store: Store,
@@ -172,7 +171,7 @@ impl World {
             producer: Producer::new(s, stream(seed, "producer")),
             workers,
             groups: s.workers.clone(),
-            observed: s.workers.iter().map(|_| Histogram::new_with_bounds(1, 1 << 50, 2).expect("bounds")).collect(),
+            observed: s.workers.iter().map(|_| crate::worker::Observed::new()).collect(),
             handler: s.handler.clone(),
             deps: s
                 .dependencies

@@ -43,6 +43,7 @@ pub use report::{mean_ci, MeanCi};
 use crate::config::{Override, Source};
 use crate::error::{Error, InputError};
 use crate::output::write_atomic;
+use crate::progress::Progress;
 use crate::rng::replication_seed;
 use crate::scenario::Scenario;
 use crate::sim::{run, RunOptions};
@@ -52,6 +53,7 @@ use serde_json::{json, Value};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// What `dupsim sweep` was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -274,10 +276,15 @@ struct Job {
 /// Run one job, write its partial file, and return the summary as read back
 /// from that file's text (so a fresh and a resumed run give the same numbers).
 /// One run of the grid: its summary without the wall-clock `perf`.
-fn run_point(plan: &Plan, job: Job) -> Result<Value, Error> {
+fn run_point(plan: &Plan, job: Job, progress: Option<&Arc<Progress>>) -> Result<Value, Error> {
     let mut scenario = plan.scenarios[job.point].clone();
     scenario.seed = plan.run_seed(job.point, job.rep);
-    let (summary, _) = run(&scenario, RunOptions::default()).map_err(|e| at_point(plan, job, e))?;
+    let opts = RunOptions { trace: None, progress: progress.cloned() };
+    let result = run(&scenario, opts);
+    if let Some(p) = progress {
+        p.run_done();
+    }
+    let (summary, _) = result.map_err(|e| at_point(plan, job, e))?;
     let mut value = summary.to_json();
     if let Some(map) = value.as_object_mut() {
         map.shift_remove("perf");
@@ -286,7 +293,7 @@ fn run_point(plan: &Plan, job: Job) -> Result<Value, Error> {
 }
 
 fn run_job(plan: &Plan, out: &Path, job: Job) -> Result<Value, Error> {
-    let value = run_point(plan, job)?;
+    let value = run_point(plan, job, None)?;
     let text = partial_text(plan, job.point, job.rep, value);
     write_partial(&partial_path(out, job.point, job.rep), &text)?;
     parse_partial(&text, plan, job.point, job.rep).ok_or_else(|| Error::Bug("partial file does not read back".into()))
@@ -294,10 +301,11 @@ fn run_job(plan: &Plan, out: &Path, job: Job) -> Result<Value, Error> {
 
 /// Run every point and replication in memory (no files; the global rayon
 /// pool), summaries without `perf`, grouped per point in grid order. Used by
-/// `dupsim check` on sweep scenarios.
-pub fn run_in_memory(plan: &Plan) -> Result<Vec<Vec<Value>>, Error> {
+/// `dupsim check` on sweep scenarios (with its progress line, if any).
+pub fn run_in_memory(plan: &Plan, progress: Option<&Arc<Progress>>) -> Result<Vec<Vec<Value>>, Error> {
     let jobs: Vec<Job> = all_jobs(plan).collect();
-    let summaries = jobs.par_iter().map(|&job| run_point(plan, job)).collect::<Result<Vec<_>, Error>>()?;
+    let summaries =
+        jobs.par_iter().map(|&job| run_point(plan, job, progress)).collect::<Result<Vec<_>, Error>>()?;
     Ok(by_point(plan, summaries))
 }
 

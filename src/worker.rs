@@ -88,6 +88,47 @@ pub struct Worker {
     pub crash_rng: Stream,
 }
 
+/// Processing times observed by one worker group, for adaptive heartbeats.
+/// The p99 is cached until the next record: heartbeats far outnumber
+/// finished attempts, and `value_at_quantile` scans thousands of HDR
+/// buckets (recomputing it on every heartbeat made adaptive heartbeats
+/// about 3.8x slower than fixed ones). The value is the histogram's own, so
+/// results do not change.
+pub struct Observed {
+    hist: hdrhistogram::Histogram<u64>,
+    p99: std::cell::Cell<Option<u64>>,
+}
+
+impl Observed {
+    pub fn new() -> Observed {
+        let hist = hdrhistogram::Histogram::new_with_bounds(1, 1 << 50, 2).expect("valid histogram bounds");
+        Observed { hist, p99: std::cell::Cell::new(None) }
+    }
+
+    pub fn record(&mut self, ns: Nanos) {
+        self.hist.saturating_record(ns);
+        self.p99.set(None);
+    }
+
+    /// The 99th percentile of the recorded times (0 before any).
+    pub fn p99(&self) -> u64 {
+        match self.p99.get() {
+            Some(v) => v,
+            None => {
+                let v = self.hist.value_at_quantile(0.99);
+                self.p99.set(Some(v));
+                v
+            }
+        }
+    }
+}
+
+impl Default for Observed {
+    fn default() -> Self {
+        Observed::new()
+    }
+}
+
 /// An adaptive heartbeat's extension: `multiple` x the observed p99, at
 /// least `min_extend_ns`, saturated at the broker's 12 h limit (a huge
 /// multiple once overflowed `now + extension`). Asking for 12 h is asking
@@ -448,7 +489,7 @@ impl World {
         let took = self.ev.now().saturating_sub(slot.started_ns).max(1);
         let g = self.workers[w as usize].group;
         if matches!(self.groups[g].heartbeat, Heartbeat::Adaptive { .. }) {
-            self.observed[g].saturating_record(took);
+            self.observed[g].record(took);
         }
         self.obs.m.processing.saturating_record(took);
     }
@@ -518,7 +559,7 @@ impl World {
             Heartbeat::None => 0,
             Heartbeat::Fixed { extend_ns, .. } => extend_ns,
             Heartbeat::Adaptive { multiple, min_extend_ns, .. } => {
-                let p99 = self.observed[g].value_at_quantile(0.99) as f64;
+                let p99 = self.observed[g].p99() as f64;
                 adaptive_extend_ns(p99, multiple, min_extend_ns)
             }
         }

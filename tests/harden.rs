@@ -222,3 +222,27 @@ fn a_growing_queue_stops_at_the_memory_limit_with_exit_2() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("at least 16MiB"), "{}", stderr(&o));
 }
+
+// ------------------------------------------------------------ 7. long runs
+
+#[test]
+fn a_wall_clock_limit_stops_an_event_storm_with_exit_2() {
+    // A 1 ns idle backoff with short polls: billions of empty receives, no
+    // output for minutes before. --max-wall stops it, and so does the key.
+    let dir = tempfile::tempdir().unwrap();
+    let text = GOOD
+        .replace("messages = 20", "messages = 20\nmax_events = 100000000000")
+        .replace("name = \"w\"", "name = \"w\"\nreceive = { wait = \"0s\", idle_backoff = \"1ns\" }")
+        .replace("rate = 1.0", "rate = 0.001");
+    let path = write(dir.path(), "s.toml", &text);
+    let o = dupsim(&["run", &path, "--max-wall", "300ms"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("run.max_wall_time = 0.3s of wall-clock time reached"), "{}", stderr(&o));
+    let keyed = write(dir.path(), "k.toml", &text.replace("[queue]", "[queue]\n").replace("[run]", "[run]\nmax_wall_time = \"300ms\""));
+    let o = dupsim(&["run", &keyed]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("max_wall_time"), "{}", stderr(&o));
+    let o = dupsim(&["run", &path, "--max-wall", "soon"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--max-wall soon"), "{}", stderr(&o));
+}
