@@ -84,6 +84,9 @@ enum Command {
         /// Override a scenario value at every point, e.g. run.messages=2000.
         #[arg(long = "set", value_name = "PATH=VALUE")]
         set: Vec<String>,
+        /// Write into DIR even if it holds a report made from other inputs.
+        #[arg(long)]
+        force: bool,
     },
     /// Join the outputs of the shards of one sweep and write its report.
     Merge {
@@ -92,6 +95,9 @@ enum Command {
         /// Output directory (default: the first DIR).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Write into --out DIR even if it holds a report made from other inputs.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -137,10 +143,15 @@ fn dispatch(command: Command) -> Result<i32, Error> {
             }
             Ok(0)
         }
-        Command::Sweep { scenario, threads, out, shard, set } => {
-            crate::sweep::cmd_sweep(&scenario, &parse_overrides(&set)?, threads, out.as_deref(), shard.as_deref())
-        }
-        Command::Merge { dirs, out } => crate::sweep::cmd_merge(&dirs, out.as_deref()),
+        Command::Sweep { scenario, threads, out, shard, set, force } => crate::sweep::cmd_sweep(
+            &scenario,
+            &parse_overrides(&set)?,
+            threads,
+            out.as_deref(),
+            shard.as_deref(),
+            force,
+        ),
+        Command::Merge { dirs, out, force } => crate::sweep::cmd_merge(&dirs, out.as_deref(), force),
     }
 }
 

@@ -63,9 +63,12 @@ pub struct SweepOptions {
     pub overrides: Vec<Override>,
     /// Worker threads; None = available cores.
     pub threads: Option<usize>,
-    /// Output directory; None = `reports/<scenario name>/`.
+    /// Output directory; None = `reports/<scenario name>/` (the name made
+    /// safe by [`safe_dir_name`]).
     pub out: Option<PathBuf>,
     pub shard: Option<Shard>,
+    /// Write into a directory holding a report of other inputs.
+    pub force: bool,
 }
 
 /// Shard K of N (K is 1-based).
@@ -402,7 +405,73 @@ pub struct SweepOutcome {
 }
 
 fn default_out(name: &str) -> PathBuf {
-    Path::new("reports").join(name)
+    Path::new("reports").join(safe_dir_name(name))
+}
+
+/// A scenario name made into one directory name that stays where it is put:
+/// letters, digits, `-`, `_` and `.` kept, every other run of characters
+/// (`/`, `\`, spaces, `..` at the start) becomes one `-`; at most 80
+/// characters; "scenario" if nothing is left. An absolute name or `../..`
+/// can no longer write outside `reports/`.
+pub fn safe_dir_name(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let trimmed: String = out.trim_start_matches(['.', '-']).trim_end_matches('-').chars().take(80).collect();
+    if trimmed.is_empty() {
+        "scenario".into()
+    } else {
+        trimmed
+    }
+}
+
+/// The inputs a sweep directory's outputs were made from: its manifest, or
+/// the report's results.json. (scenario file, hash, overrides)
+fn recorded_inputs(out: &Path) -> Option<(String, String, Vec<Value>)> {
+    [partial_dir(out).join("manifest.json"), out.join("results.json")].iter().find_map(|p| {
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()?;
+        let field = |k: &str| doc.get(k).and_then(Value::as_str).map(String::from);
+        let overrides = doc.get("overrides").and_then(Value::as_array).cloned().unwrap_or_default();
+        Some((field("scenario_file")?, field("scenario_hash")?, overrides))
+    })
+}
+
+/// Refuse to write into `out` when it holds something other than a sweep of
+/// the same scenario file with the same `--set` flags (a report of another
+/// scenario, or of a quick look with other overrides, or not a sweep at
+/// all), unless `force`. An edited scenario file regenerates its own report.
+fn check_out(out: &Path, plan: &Plan, force: bool) -> Result<(), Error> {
+    if force {
+        return Ok(());
+    }
+    if out.exists() && !out.is_dir() {
+        return Err(InputError::path(out, "exists and is not a directory").into());
+    }
+    let Ok(mut entries) = std::fs::read_dir(out) else { return Ok(()) };
+    if entries.next().is_none() {
+        return Ok(());
+    }
+    let flags: Vec<Value> = plan.override_flags().into_iter().map(Value::String).collect();
+    let hint = "use --out DIR for another directory, or --force to write into it anyway";
+    match recorded_inputs(out) {
+        Some((_, hash, _)) if hash == plan.hash => Ok(()),
+        Some((file, _, overrides)) if file == plan.file && overrides == flags => Ok(()),
+        Some((file, _, overrides)) => {
+            let shown: Vec<String> = overrides.iter().map(|o| o.as_str().unwrap_or("?").to_string()).collect();
+            let sets = if shown.is_empty() { "no --set".to_string() } else { format!("--set {}", shown.join(" --set ")) };
+            Err(InputError::path(
+                out,
+                format!("holds a sweep report of other inputs ({file} with {sets}); not overwriting it: {hint}"),
+            )
+            .into())
+        }
+        None => Err(InputError::path(out, format!("exists and holds files that are not a sweep report; {hint}")).into()),
+    }
 }
 
 /// Run a sweep (or one shard of it) and write its outputs.
@@ -410,6 +479,7 @@ pub fn sweep(opts: &SweepOptions) -> Result<SweepOutcome, Error> {
     let source = Source::load(&opts.scenario)?;
     let plan = Plan::new(&source, &opts.overrides)?;
     let out = opts.out.clone().unwrap_or_else(|| default_out(&plan.name));
+    check_out(&out, &plan, opts.force)?;
     let threads = match opts.threads {
         Some(0) => return Err(InputError::flag("--threads 0", "expected at least 1 thread").into()),
         Some(n) => n,
@@ -491,7 +561,7 @@ fn plan_from_dir(dir: &Path) -> Result<Plan, Error> {
 
 /// Join the partial files of `dirs` (shards of one sweep) and write the
 /// report into `out` (default: the first directory).
-pub fn merge(dirs: &[PathBuf], out: Option<&Path>) -> Result<SweepOutcome, Error> {
+pub fn merge(dirs: &[PathBuf], out: Option<&Path>, force: bool) -> Result<SweepOutcome, Error> {
     let first = dirs.first().ok_or_else(|| InputError::flag("merge", "give at least one directory"))?;
     let plan = plan_from_dir(first)?;
     for dir in &dirs[1..] {
@@ -507,6 +577,7 @@ pub fn merge(dirs: &[PathBuf], out: Option<&Path>) -> Result<SweepOutcome, Error
         }
     }
     let out = out.unwrap_or(first).to_path_buf();
+    check_out(&out, &plan, force)?;
     write_manifest(&plan, &out)?;
     let found: Vec<Option<Value>> =
         all_jobs(&plan).map(|j| dirs.iter().find_map(|d| load_partial(d, &plan, j.point, j.rep))).collect();
@@ -549,6 +620,7 @@ pub fn cmd_sweep(
     threads: Option<usize>,
     out: Option<&Path>,
     shard: Option<&str>,
+    force: bool,
 ) -> Result<i32, Error> {
     let opts = SweepOptions {
         scenario: scenario.to_path_buf(),
@@ -556,6 +628,7 @@ pub fn cmd_sweep(
         threads,
         out: out.map(Path::to_path_buf),
         shard: shard.map(Shard::parse).transpose()?,
+        force,
     };
     let o = sweep(&opts)?;
     if o.written.is_empty() {
@@ -567,8 +640,8 @@ pub fn cmd_sweep(
 }
 
 /// `dupsim merge`.
-pub fn cmd_merge(dirs: &[PathBuf], out: Option<&Path>) -> Result<i32, Error> {
-    let o = merge(dirs, out)?;
+pub fn cmd_merge(dirs: &[PathBuf], out: Option<&Path>, force: bool) -> Result<i32, Error> {
+    let o = merge(dirs, out, force)?;
     eprintln!("wrote {} in {}", o.written.join(", "), o.out.display());
     Ok(0)
 }
@@ -586,6 +659,28 @@ mod tests {
         let s: Vec<Shard> = (1..=3).map(|k| Shard { k, n: 3 }).collect();
         for p in 0..10 {
             assert_eq!(s.iter().filter(|s| s.has(p)).count(), 1);
+        }
+    }
+
+    #[test]
+    fn hostile_names_make_one_safe_directory() {
+        for (name, dir) in [
+            ("vt-heartbeat-sweep", "vt-heartbeat-sweep"),
+            ("../../etc", "etc"),
+            ("/tmp/abs", "tmp-abs"),
+            ("..", "scenario"),
+            ("", "scenario"),
+            ("a b/c\\d", "a-b-c-d"),
+            ("Zürich", "Z-rich"),
+            (".hidden", "hidden"),
+        ] {
+            assert_eq!(safe_dir_name(name), dir, "{name}");
+        }
+        assert_eq!(safe_dir_name(&"x".repeat(500)).len(), 80);
+        for name in ["../../x", "/abs", "..", "a/../../b", "C:\\x"] {
+            let p = default_out(name);
+            assert_eq!(p.components().count(), 2, "{}", p.display());
+            assert!(p.starts_with("reports") && !p.components().any(|c| c == std::path::Component::ParentDir));
         }
     }
 

@@ -246,3 +246,70 @@ fn a_wall_clock_limit_stops_an_event_storm_with_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--max-wall soon"), "{}", stderr(&o));
 }
+
+// ------------------------------------------------------------ 4. paths from names
+
+const SWEEP: &str = r#"name = "NAME"
+[run]
+messages = 5
+[producer]
+arrival = { kind = "poisson", rate = 1.0 }
+[[workers]]
+name = "w"
+[handler]
+duration = "1s"
+[sweep]
+"queue.visibility_timeout" = ["30s", "60s"]
+"#;
+
+#[test]
+fn a_sweep_with_a_hostile_name_stays_under_reports() {
+    for (name, dir) in [("../../escape", "escape"), ("/tmp/dupsim-abs", "tmp-dupsim-abs"), ("..", "scenario")] {
+        let cwd = tempfile::tempdir().unwrap();
+        let work = cwd.path().join("a/b");
+        std::fs::create_dir_all(&work).unwrap();
+        let path = write(&work, "s.toml", &SWEEP.replace("NAME", name));
+        let o = dupsim_in(&work, &["sweep", &path, "--threads", "1"]);
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
+        assert!(work.join("reports").join(dir).join("results.csv").is_file(), "{name}: {}", stderr(&o));
+        let top: Vec<_> = std::fs::read_dir(&work).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(top.len(), 2, "{name}: only s.toml and reports/ in {top:?}");
+        assert!(!cwd.path().join("escape").exists() && !cwd.path().join("a/escape").exists());
+        assert!(!Path::new("/tmp/dupsim-abs").exists());
+    }
+}
+
+#[test]
+fn a_sweep_does_not_overwrite_a_report_of_other_inputs_without_force() {
+    let cwd = tempfile::tempdir().unwrap();
+    let work = cwd.path();
+    let path = write(work, "s.toml", &SWEEP.replace("NAME", "s"));
+    let sweep = |extra: &[&str]| {
+        let mut args = vec!["sweep", path.as_str(), "--threads", "1"];
+        args.extend_from_slice(extra);
+        dupsim_in(work, &args)
+    };
+    assert_eq!(sweep(&[]).status.code(), Some(0));
+    let report = std::fs::read_to_string(work.join("reports/s/results.csv")).unwrap();
+    // The "quick look" of docs/sweeps.md: other overrides, same directory.
+    let o = sweep(&["--set", "run.messages=2"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("holds a sweep report of other inputs"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(work.join("reports/s/results.csv")).unwrap(), report);
+    // Another scenario file with the same name.
+    let other = write(work, "other.toml", &SWEEP.replace("NAME", "s").replace("\"60s\"", "\"90s\""));
+    let o = dupsim_in(work, &["sweep", &other, "--threads", "1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // A directory that is not a sweep report.
+    std::fs::create_dir_all(work.join("mine")).unwrap();
+    std::fs::write(work.join("mine/notes.txt"), "keep").unwrap();
+    let o = sweep(&["--out", "mine"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // Asked for: replaced.
+    assert_eq!(sweep(&["--set", "run.messages=2", "--force"]).status.code(), Some(0));
+    assert_ne!(std::fs::read_to_string(work.join("reports/s/results.csv")).unwrap(), report);
+    // The same file edited regenerates its own report.
+    std::fs::write(&path, SWEEP.replace("NAME", "s").replace("messages = 5", "messages = 6")).unwrap();
+    assert_eq!(sweep(&["--set", "run.messages=2"]).status.code(), Some(0));
+}
