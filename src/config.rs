@@ -303,7 +303,9 @@ impl<'de> Deserialize<'de> for Size {
                 crate::limits::parse_size(s).map(Size).map_err(E::custom)
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Size, E> {
-                u64::try_from(v).map(Size).map_err(|_| E::custom(format!("{v} is not a memory size; expected e.g. \"4GiB\"")))
+                u64::try_from(v)
+                    .map(Size)
+                    .map_err(|_| E::custom(format!("{v} is not a memory size; expected e.g. \"4GiB\"")))
             }
         }
         d.deserialize_any(V)
@@ -1122,8 +1124,7 @@ fn read_empirical(file: &Path, column: Option<&str>) -> Result<Vec<Nanos>, Strin
             crate::limits::format_size(MAX_EMPIRICAL_BYTES)
         ));
     }
-    let mut reader =
-        csv::ReaderBuilder::new().has_headers(false).trim(csv::Trim::All).from_reader(&bytes[..]);
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).trim(csv::Trim::All).from_reader(&bytes[..]);
     let mut index = 0;
     let mut values = Vec::new();
     for (row, record) in reader.records().enumerate() {

@@ -84,7 +84,7 @@ fn scaled(num: &str, scale: u64) -> Option<u64> {
     let mut value = int.checked_mul(scale)?;
     let mut unit = scale;
     for digit in frac.bytes() {
-        if unit % 10 != 0 {
+        if !unit.is_multiple_of(10) {
             return None; // finer than a nanosecond
         }
         unit /= 10;
@@ -109,7 +109,7 @@ pub fn format_human(ns: Nanos) -> String {
     if ns == 0 {
         return "0s".into();
     }
-    if ns % NS_PER_S != 0 {
+    if !ns.is_multiple_of(NS_PER_S) {
         return format!("{}s", format_seconds(ns));
     }
     let mut s = ns / NS_PER_S;

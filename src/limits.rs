@@ -58,9 +58,7 @@ impl World {
         let workers: u64 = self
             .workers
             .iter()
-            .map(|w| {
-                bytes_of::<crate::worker::Slot>(w.slots.capacity()) + bytes_of::<u32>(w.free_slots.capacity())
-            })
+            .map(|w| bytes_of::<crate::worker::Slot>(w.slots.capacity()) + bytes_of::<u32>(w.free_slots.capacity()))
             .sum();
         [
             self.ev.footprint(),
@@ -165,10 +163,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         ("B", 1),
     ];
     let t = text.trim();
-    let (num, scale) = UNITS
-        .iter()
-        .find_map(|(u, s)| t.strip_suffix(u).map(|n| (n.trim(), *s)))
-        .unwrap_or((t, 1));
+    let (num, scale) = UNITS.iter().find_map(|(u, s)| t.strip_suffix(u).map(|n| (n.trim(), *s))).unwrap_or((t, 1));
     let bad = || format!("\"{text}\" is not a memory size; expected e.g. \"4GiB\", \"512MiB\" or \"100MB\"");
     let v: f64 = num.parse().map_err(|_| bad())?;
     if !(v.is_finite() && v >= 0.0) || num.starts_with(['+', '-']) {
@@ -186,7 +181,11 @@ pub fn format_size(bytes: u64) -> String {
     for (unit, size) in [("TiB", 1u64 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
         if bytes >= size {
             let v = bytes as f64 / size as f64;
-            return if bytes % size == 0 { format!("{}{unit}", bytes / size) } else { format!("{v:.1}{unit}") };
+            return if bytes.is_multiple_of(size) {
+                format!("{}{unit}", bytes / size)
+            } else {
+                format!("{v:.1}{unit}")
+            };
         }
     }
     format!("{bytes}B")

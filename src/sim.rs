@@ -242,7 +242,7 @@ impl World {
                     crate::duration::format_seconds(self.ev.now())
                 )));
             }
-            if self.events % crate::limits::CHECK_EVERY == 0 {
+            if self.events.is_multiple_of(crate::limits::CHECK_EVERY) {
                 if let Some(m) = watch.check(&self, s) {
                     watch.finish(&self);
                     return Err(self.limit(m));

@@ -307,8 +307,7 @@ fn run_job(plan: &Plan, out: &Path, job: Job) -> Result<Value, Error> {
 /// `dupsim check` on sweep scenarios (with its progress line, if any).
 pub fn run_in_memory(plan: &Plan, progress: Option<&Arc<Progress>>) -> Result<Vec<Vec<Value>>, Error> {
     let jobs: Vec<Job> = all_jobs(plan).collect();
-    let summaries =
-        jobs.par_iter().map(|&job| run_point(plan, job, progress)).collect::<Result<Vec<_>, Error>>()?;
+    let summaries = jobs.par_iter().map(|&job| run_point(plan, job, progress)).collect::<Result<Vec<_>, Error>>()?;
     Ok(by_point(plan, summaries))
 }
 
@@ -463,14 +462,17 @@ fn check_out(out: &Path, plan: &Plan, force: bool) -> Result<(), Error> {
         Some((file, _, overrides)) if file == plan.file && overrides == flags => Ok(()),
         Some((file, _, overrides)) => {
             let shown: Vec<String> = overrides.iter().map(|o| o.as_str().unwrap_or("?").to_string()).collect();
-            let sets = if shown.is_empty() { "no --set".to_string() } else { format!("--set {}", shown.join(" --set ")) };
+            let sets =
+                if shown.is_empty() { "no --set".to_string() } else { format!("--set {}", shown.join(" --set ")) };
             Err(InputError::path(
                 out,
                 format!("holds a sweep report of other inputs ({file} with {sets}); not overwriting it: {hint}"),
             )
             .into())
         }
-        None => Err(InputError::path(out, format!("exists and holds files that are not a sweep report; {hint}")).into()),
+        None => {
+            Err(InputError::path(out, format!("exists and holds files that are not a sweep report; {hint}")).into())
+        }
     }
 }
 

@@ -111,8 +111,7 @@ impl Trace {
         if let Some(rc) = receive {
             let _ = write!(buf, "{rc}");
         }
-        let fields: [&str; 6] =
-            [&buf[..t_end], kind.name(), &buf[t_end..msg_end], worker, &buf[msg_end..], detail];
+        let fields: [&str; 6] = [&buf[..t_end], kind.name(), &buf[t_end..msg_end], worker, &buf[msg_end..], detail];
         let r = self.out.write_record(fields).map_err(io::Error::from);
         self.check(r);
     }

@@ -238,7 +238,11 @@ fn a_wall_clock_limit_stops_an_event_storm_with_exit_2() {
     let o = dupsim(&["run", &path, "--max-wall", "300ms"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("run.max_wall_time = 0.3s of wall-clock time reached"), "{}", stderr(&o));
-    let keyed = write(dir.path(), "k.toml", &text.replace("[queue]", "[queue]\n").replace("[run]", "[run]\nmax_wall_time = \"300ms\""));
+    let keyed = write(
+        dir.path(),
+        "k.toml",
+        &text.replace("[queue]", "[queue]\n").replace("[run]", "[run]\nmax_wall_time = \"300ms\""),
+    );
     let o = dupsim(&["run", &keyed]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("max_wall_time"), "{}", stderr(&o));

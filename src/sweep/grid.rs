@@ -200,11 +200,7 @@ fn duration_range(from: &str, to: &str, step: &str) -> Result<Vec<(toml::Value, 
     let (a, b, s) = (duration::parse(from)?, duration::parse(to)?, duration::parse(step)?);
     let count = steps(a as f64, b as f64, s as f64)?;
     let value = |i: usize| -> Option<Nanos> { a.checked_add(s.checked_mul(i as u64)?).filter(|v| *v <= b) };
-    Ok((0..count)
-        .map_while(value)
-        .map(duration::format_human)
-        .map(|t| (toml::Value::String(t.clone()), t))
-        .collect())
+    Ok((0..count).map_while(value).map(duration::format_human).map(|t| (toml::Value::String(t.clone()), t)).collect())
 }
 
 fn number_range(
@@ -215,14 +211,10 @@ fn number_range(
     let int = |v: &toml::Value| v.as_integer();
     if let (Some(a), Some(b), Some(s)) = (int(from), int(to), int(step)) {
         steps(a as f64, b as f64, s as f64)?; // the same checks as other ranges
-        // Exact count in i128 (f64 loses precision near i64::MAX).
+                                              // Exact count in i128 (f64 loses precision near i64::MAX).
         let count = (i128::from(b) - i128::from(a)) / i128::from(s) + 1;
         let value = |i: i128| i64::try_from(i128::from(a) + i128::from(s) * i).ok();
-        return Ok((0..count)
-            .map_while(value)
-            .map(toml::Value::Integer)
-            .map(|v| (v.clone(), v.to_string()))
-            .collect());
+        return Ok((0..count).map_while(value).map(toml::Value::Integer).map(|v| (v.clone(), v.to_string())).collect());
     }
     let num = |v: &toml::Value| v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
     let (Some(a), Some(b), Some(s)) = (num(from), num(to), num(step)) else {
@@ -247,7 +239,7 @@ fn steps(from: f64, to: f64, step: f64) -> Result<usize, String> {
         return Err("`to` is smaller than `from`".into());
     }
     let count = ((to - from) / step + 1e-9).floor() + 1.0;
-    if !(count <= MAX_VALUES as f64) {
+    if count.is_nan() || count > MAX_VALUES as f64 {
         return Err(format!("the range has more than {MAX_VALUES} values"));
     }
     Ok((count as usize).max(1))
@@ -352,9 +344,11 @@ mod tests {
 
     #[test]
     fn extreme_integer_and_duration_ranges_stay_in_bounds() {
-        let g = grid("\"run.max_events\" = { from = 9223372036854775806, to = 9223372036854775807, step = 1 }").unwrap();
+        let g =
+            grid("\"run.max_events\" = { from = 9223372036854775806, to = 9223372036854775807, step = 1 }").unwrap();
         assert_eq!(texts(&g.params[0]), ["9223372036854775806", "9223372036854775807"]);
-        let g = grid("\"run.max_events\" = { from = 0, to = 9223372036854775807, step = 4611686018427387904 }").unwrap();
+        let g =
+            grid("\"run.max_events\" = { from = 0, to = 9223372036854775807, step = 4611686018427387904 }").unwrap();
         assert_eq!(g.params[0].values.len(), 2);
         let g = grid("\"queue.retention\" = { from = \"0s\", to = \"3650d\", step = \"3650d\" }").unwrap();
         assert_eq!(texts(&g.params[0]), ["0s", "3650d"]);
