@@ -58,7 +58,7 @@ impl Source {
     pub fn from_text(path: &Path, text: String) -> Result<Source, InputError> {
         let toml_err = |e: toml::de::Error| {
             let span = refine_span(&text, e.span(), e.message());
-            InputError::at_span(path, &text, span, e.message().to_string())
+            InputError::at_span(path, &text, span, crate::wording::humanize(e.message()))
         };
         let table: toml::Table = toml::from_str(&text).map_err(toml_err)?;
         let spans = Item::parse(&text).map_err(toml_err)?;
@@ -81,11 +81,11 @@ impl Source {
             apply_override(&mut table, o)?;
         }
         let raw: RawScenario = if overrides.is_empty() {
-            toml::from_str(&self.text).map_err(|e| self.span_error(e.span(), e.message().to_string()))?
+            toml::from_str(&self.text).map_err(|e| self.span_error(e.span(), crate::wording::humanize(e.message())))?
         } else {
             RawScenario::deserialize(toml::Value::Table(table)).map_err(|e| {
                 let flags: Vec<String> = overrides.iter().map(Override::flag).collect();
-                InputError::flag(flags.join(" "), e.message().to_string())
+                InputError::flag(flags.join(" "), crate::wording::humanize(e.message()))
             })?
         };
         let ctx = Ctx { source: self, overrides };
@@ -318,7 +318,7 @@ struct RawProducer {
     arrival: RawArrival,
     delay: Option<Dur>,
     payload_bytes: Option<u64>,
-    max_send_retries: Option<u32>,
+    max_send_retries: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -350,7 +350,7 @@ struct RawQueue {
     kind: Option<RawQueueKind>,
     visibility_timeout: Option<Dur>,
     retention: Option<Dur>,
-    max_receive_count: Option<u32>,
+    max_receive_count: Option<u64>,
     delete_policy: Option<RawDeletePolicy>,
     short_poll_miss: Option<f64>,
     broker_duplicate: Option<f64>,
@@ -363,8 +363,8 @@ struct RawQueue {
 #[serde(deny_unknown_fields)]
 struct RawWorkers {
     name: String,
-    count: Option<u32>,
-    concurrency: Option<u32>,
+    count: Option<u64>,
+    concurrency: Option<u64>,
     start_at: Option<Dur>,
     receive: Option<RawReceive>,
     heartbeat: Option<RawHeartbeat>,
@@ -375,7 +375,7 @@ struct RawWorkers {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawReceive {
-    max: Option<u32>,
+    max: Option<u64>,
     wait: Option<Dur>,
     visibility_timeout: Option<Dur>,
     idle_backoff: Option<Dur>,
@@ -580,12 +580,25 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     /// An error about the value at `path`: located in the file, or at the
     /// `--set` flag that changed it.
+    /// A value the file does not write, but that a `--set` of a sibling
+    /// or parent key decides (`--set network.loss=2` sets
+    /// `network.request_loss`), is blamed on that flag too.
     fn err(&self, path: &str, message: impl Into<String>) -> InputError {
         let message = message.into();
         let canon = canonical(path);
         for o in self.overrides {
             let op = canonical(&o.path);
             if canon.starts_with(&op) || op.starts_with(&canon) {
+                return InputError::new(Location::Flag(o.flag()), format!("{path}: {message}"));
+            }
+        }
+        if self.source.span_of(path).is_none() {
+            let table = canonical(parent(path));
+            let near = self.overrides.iter().rev().find(|o| {
+                let op = canonical(&o.path);
+                op.starts_with(&table) && (table.is_empty() || op[table.len()..].starts_with('.'))
+            });
+            if let Some(o) = near.filter(|_| !table.is_empty()) {
                 return InputError::new(Location::Flag(o.flag()), format!("{path}: {message}"));
             }
         }
@@ -602,9 +615,20 @@ impl Ctx<'_> {
         }
     }
 
+    /// A duration from `lo` to `hi`; a `hi` at or past the longest duration
+    /// a file can write is not shown ("expected at least 1s").
     fn range(&self, path: &str, v: Nanos, lo: Nanos, hi: Nanos) -> Result<Nanos, InputError> {
         if (lo..=hi).contains(&v) {
             Ok(v)
+        } else if hi >= duration::MAX_NS {
+            Err(self.err(
+                path,
+                format!(
+                    "{} is out of range; expected at least {}",
+                    duration::format_human(v),
+                    duration::format_human(lo)
+                ),
+            ))
         } else {
             Err(self.err(
                 path,
@@ -622,6 +646,8 @@ impl Ctx<'_> {
         let n = v.unwrap_or(default);
         if (lo..=hi).contains(&n) {
             Ok(n)
+        } else if hi == u64::MAX {
+            Err(self.err(path, format!("{n} is out of range; expected at least {lo}")))
         } else {
             Err(self.err(path, format!("{n} is out of range; expected {lo} to {hi}")))
         }
@@ -638,7 +664,7 @@ impl Ctx<'_> {
 
 /// `workers[1].x` and `workers.1.x` and `workers.B.x` compare by their
 /// non-index segments only.
-fn canonical(path: &str) -> String {
+pub fn canonical(path: &str) -> String {
     path.replace('[', ".")
         .replace(']', "")
         .split('.')
@@ -798,7 +824,7 @@ fn resolve_producer(ctx: &Ctx, p: &RawProducer) -> Result<Producer, InputError> 
         arrival,
         delay_ns: ctx.range("producer.delay", p.delay.map_or(0, |d| d.0), 0, MIN15)?,
         payload_bytes: ctx.count("producer.payload_bytes", p.payload_bytes, 1024, 1, 1 << 20)?,
-        max_send_retries: ctx.count("producer.max_send_retries", p.max_send_retries.map(u64::from), 3, 0, 100)? as u32,
+        max_send_retries: ctx.count("producer.max_send_retries", p.max_send_retries, 3, 0, 100)? as u32,
     })
 }
 
@@ -813,7 +839,7 @@ fn resolve_queue(ctx: &Ctx, q: &RawQueue) -> Result<Queue, InputError> {
         )?,
         retention_ns: ctx.range("queue.retention", q.retention.map_or(4 * DAY, |d| d.0), 60 * NS_PER_S, 14 * DAY)?,
         max_receive_count: match q.max_receive_count {
-            Some(m) => Some(ctx.count("queue.max_receive_count", Some(u64::from(m)), 0, 1, 1000)? as u32),
+            Some(m) => Some(ctx.count("queue.max_receive_count", Some(m), 0, 1, 1000)? as u32),
             None => None,
         },
         delete_policy: match q.delete_policy.unwrap_or(RawDeletePolicy::LatestOnly) {
@@ -839,7 +865,7 @@ fn resolve_workers(ctx: &Ctx, i: usize, w: &RawWorkers) -> Result<WorkerGroup, I
     let at = |field: &str| format!("workers[{i}].{field}");
     let r = w.receive.as_ref();
     let receive = Receive {
-        max: ctx.count(&at("receive.max"), r.and_then(|r| r.max).map(u64::from), 10, 1, 10)? as u32,
+        max: ctx.count(&at("receive.max"), r.and_then(|r| r.max), 10, 1, 10)? as u32,
         wait_ns: ctx.range(
             &at("receive.wait"),
             r.and_then(|r| r.wait).map_or(20 * NS_PER_S, |d| d.0),
@@ -862,8 +888,8 @@ fn resolve_workers(ctx: &Ctx, i: usize, w: &RawWorkers) -> Result<WorkerGroup, I
     crash_at.sort_unstable();
     Ok(WorkerGroup {
         name: w.name.clone(),
-        count: ctx.count(&at("count"), w.count.map(u64::from), 1, 1, 100_000)? as u32,
-        concurrency: ctx.count(&at("concurrency"), w.concurrency.map(u64::from), 1, 1, 65_535)? as u32,
+        count: ctx.count(&at("count"), w.count, 1, 1, 100_000)? as u32,
+        concurrency: ctx.count(&at("concurrency"), w.concurrency, 1, 1, 65_535)? as u32,
         start_at_ns: w.start_at.map_or(0, |d| d.0),
         receive,
         heartbeat: resolve_heartbeat(ctx, i, w.heartbeat.as_ref())?,
@@ -1007,8 +1033,10 @@ fn resolve_dependency(ctx: &Ctx, i: usize, d: &RawDependency) -> Result<Dependen
 }
 
 fn resolve_network(ctx: &Ctx, n: &RawNetwork) -> Result<Network, InputError> {
-    let base_req = ctx.prob("network.request_loss", n.request_loss.or(n.loss), 0.0)?;
-    let base_resp = ctx.prob("network.response_loss", n.response_loss.or(n.loss), 0.0)?;
+    // An error names the key that was written: `loss` when it stands for both.
+    let which = |specific: Option<f64>, name: &'static str| if specific.is_some() { name } else { "network.loss" };
+    let base_req = ctx.prob(which(n.request_loss, "network.request_loss"), n.request_loss.or(n.loss), 0.0)?;
+    let base_resp = ctx.prob(which(n.response_loss, "network.response_loss"), n.response_loss.or(n.loss), 0.0)?;
     let base_latency = match &n.latency {
         Some(d) => resolve_dist(ctx, "network.latency", d)?,
         None => Dist::Constant(0),
@@ -1019,8 +1047,16 @@ fn resolve_network(ctx: &Ctx, n: &RawNetwork) -> Result<Network, InputError> {
         };
         let p = |f: &str| format!("network.{name}.{f}");
         Ok(Link {
-            request_loss: ctx.prob(&p("request_loss"), l.request_loss.or(l.loss), base_req)?,
-            response_loss: ctx.prob(&p("response_loss"), l.response_loss.or(l.loss), base_resp)?,
+            request_loss: ctx.prob(
+                &p(if l.request_loss.is_some() { "request_loss" } else { "loss" }),
+                l.request_loss.or(l.loss),
+                base_req,
+            )?,
+            response_loss: ctx.prob(
+                &p(if l.response_loss.is_some() { "response_loss" } else { "loss" }),
+                l.response_loss.or(l.loss),
+                base_resp,
+            )?,
             latency: match &l.latency {
                 Some(d) => resolve_dist(ctx, &p("latency"), d)?,
                 None => base_latency.clone(),

@@ -33,6 +33,7 @@ pub(crate) mod spans;
 pub mod summary;
 pub mod sweep;
 pub mod trace;
+pub(crate) mod wording;
 pub mod worker;
 
 pub use config::{Override, Source};

@@ -117,6 +117,7 @@ impl Plan {
     pub fn new(source: &Source, overrides: &[Override]) -> Result<Plan, InputError> {
         let base = source.resolve(overrides, None)?;
         let grid = grid::parse(source)?;
+        check_overrides(&grid, overrides)?;
         let scenarios =
             (0..grid.points()).map(|i| resolve_point(source, overrides, &grid, i)).collect::<Result<_, _>>()?;
         Ok(Plan {
@@ -145,6 +146,37 @@ impl Plan {
     fn runs(&self) -> usize {
         self.grid.points() * self.grid.replications as usize
     }
+}
+
+/// A `--set` that a sweep would silently ignore is an error: one on
+/// `sweep.*` (the grid is read from the file), or on a swept parameter (the
+/// point's value is set after it, at every point). Paths compare by their
+/// non-index segments, as `--set` applies them (`workers.0.x` is `workers.x`).
+fn check_overrides(grid: &Grid, overrides: &[Override]) -> Result<(), InputError> {
+    let canon = |p: &str| crate::config::canonical(p);
+    for o in overrides {
+        let flag = || format!("--set {}={}", o.path, o.value);
+        let op = canon(&o.path);
+        if op == "sweep" || op.starts_with("sweep.") {
+            return Err(InputError::flag(
+                flag(),
+                "--set cannot change the [sweep] table (the grid is read from the file); edit the file, or --set a parameter that is not swept",
+            ));
+        }
+        if let Some(p) = grid.params.iter().find(|p| {
+            let pp = canon(&p.path);
+            pp == op || pp.starts_with(&format!("{op}.")) || op.starts_with(&format!("{pp}."))
+        }) {
+            return Err(InputError::flag(
+                flag(),
+                format!(
+                    "`{}` is swept ([sweep] sets it at every point), so this --set would be ignored; remove it from [sweep] to fix its value, or drop the flag",
+                    p.path
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The overrides of one point: a parameter's value written as TOML, so a

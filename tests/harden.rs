@@ -317,3 +317,88 @@ fn a_sweep_does_not_overwrite_a_report_of_other_inputs_without_force() {
     std::fs::write(&path, SWEEP.replace("NAME", "s").replace("messages = 5", "messages = 6")).unwrap();
     assert_eq!(sweep(&["--set", "run.messages=2"]).status.code(), Some(0));
 }
+
+// ------------------------------------------------------------ 8. messages
+
+#[test]
+fn errors_speak_the_scenarios_words_not_rusts() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        GOOD.replace("messages = 20", "messages = -1"),
+        GOOD.replace("messages = 20", "messages = 1.5"),
+        GOOD.replace("messages = 20", "messages = \"many\""),
+        GOOD.replace("name = \"w\"", "name = \"w\"\non_failure = \"release\""),
+        GOOD.replace("[run]\nmessages = 20", "run = 5"),
+        GOOD.replace("name = \"w\"", "name = \"w\"\ncrash = { mtbf = \"0.5s\" }"),
+        GOOD.replace("name = \"w\"", "name = \"w\"\nconcurrency = 99999999999"),
+        GOOD.replace("[queue]", "[queue]\nmax_receive_count = 100000000000"),
+        GOOD.replace("name = \"w\"", "name = \"w\"\nreceive = 3"),
+        GOOD.replace("[queue]", "[queue]\ninflight_limit = 0"),
+        GOOD.replace("name = \"w\"", "name = \"w\"\nheartbeat = { interval = \"1s\", extend = 5 }"),
+    ];
+    for text in cases {
+        let path = write(dir.path(), "s.toml", &text);
+        let o = dupsim(&["validate", &path]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(&format!("{path}:")), "{err}");
+        for rust in ["u64", "u32", "usize", "f64", "Raw", "struct", "internally tagged", "18446744073"] {
+            assert!(!err.contains(rust), "`{rust}` in: {err}");
+        }
+    }
+}
+
+#[test]
+fn typos_suggest_the_nearest_key_or_value() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, hint) in [
+        (GOOD.replace("visibility_timeout", "visiblity_timeout"), "did you mean `visibility_timeout`?"),
+        (GOOD.replace("[[workers]]", "[[worker]]"), "did you mean `workers`?"),
+        (GOOD.replace("poisson", "poison"), "did you mean `poisson`?"),
+        (GOOD.replace("rate = 1.0", "rat = 1.0"), "did you mean `rate`?"),
+    ] {
+        let path = write(dir.path(), "s.toml", &text);
+        let o = dupsim(&["validate", &path]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains(hint), "{hint}: {}", stderr(&o));
+    }
+    let path = write(dir.path(), "s.toml", GOOD);
+    let o = dupsim(&["run", &path, "--set", "queue.visiblity_timeout=2s"]);
+    assert!(
+        stderr(&o).contains(
+            "--set queue.visiblity_timeout=2s: unknown field `visiblity_timeout` (did you mean `visibility_timeout`?)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_bad_set_value_blames_the_flag_not_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "s.toml", GOOD);
+    for set in ["network.loss=2", "network.send.loss=2", "network.request_loss=-1", "queue.visibility_timeout=13h"] {
+        let o = dupsim(&["run", &path, "--set", set]);
+        assert_eq!(o.status.code(), Some(2), "{set}");
+        assert!(stderr(&o).starts_with(&format!("error: --set {set}: ")), "{set}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn set_on_a_swept_parameter_or_on_sweep_is_an_error_not_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "s.toml", &SWEEP.replace("NAME", "s"));
+    let out = dir.path().join("out");
+    for (set, needle) in [
+        ("queue.visibility_timeout=45s", "is swept"),
+        ("sweep.replications=3", "cannot change the [sweep] table"),
+        ("sweep.\"queue.visibility_timeout\"=[\"1s\"]", "cannot change the [sweep] table"),
+    ] {
+        let o = dupsim(&["sweep", &path, "--set", set, "--out", out.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{set}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{set}: {}", stderr(&o));
+        assert!(stderr(&o).contains(&format!("--set {set}")), "{set}: {}", stderr(&o));
+    }
+    let o = dupsim(&["sweep", &path, "--set", "run.messages=3", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
