@@ -57,15 +57,70 @@ fn expect_error(source: &Source, e: expect::ExpectError) -> InputError {
     InputError::at_span(&source.path, &source.text, e.span, format!("[expect]: {}", e.message))
 }
 
-/// Parse a file's `[expect]`; `None` when it has none.
+/// Parse a file's `[expect]`; `None` when it has none. Everything `check`
+/// could reject after its runs is rejected here, before any run (this is
+/// what `validate` calls): see [`dry_run`].
 pub fn load(path: &Path) -> Result<Option<(Source, Expect)>, InputError> {
     let source = Source::load(path)?;
     let parsed = expect::parse(&source.text).map_err(|e| expect_error(&source, e))?;
-    source.resolve(&[], None)?;
-    if source.table.contains_key("sweep") {
-        crate::sweep::Plan::new(&source, &[])?;
+    let scenario = source.resolve(&[], None)?;
+    let plan = match source.table.contains_key("sweep") {
+        true => Some(crate::sweep::Plan::new(&source, &[])?),
+        false => None,
+    };
+    if let Some(e) = &parsed {
+        dry_run(&source, &scenario, plan.as_ref(), e)?;
     }
     Ok(parsed.map(|e| (source, e)))
+}
+
+/// The summary of a scenario before its first event: every key `check`
+/// will see, with values of the right types (`dlq_deliveries` filled in, as
+/// a run with dead letters has it).
+fn schema_summary(s: &crate::scenario::Scenario) -> Result<serde_json::Value, crate::error::Error> {
+    crate::limits::check_start(s)?;
+    let world = crate::sim::World::new(s, RunOptions::default());
+    let summary = crate::summary::Summary::build(s, &world, crate::sim::StopReason::Drained, Default::default())?;
+    let mut json = summary.to_json();
+    if let Some(map) = json.as_object_mut() {
+        map.insert("dlq_deliveries".into(), serde_json::json!({ "min": 0, "max": 0 }));
+    }
+    Ok(json)
+}
+
+/// Evaluate the expectations against placeholder summaries of the right
+/// shape (one per point and replication, as `check` would run them): an
+/// unknown summary path, a type mismatch, `mean` with one replication, a
+/// `where` or `along` on a parameter that is not swept or on a value not in
+/// the grid is an error now, not after the whole run. Pass or fail is not
+/// decided here.
+fn dry_run(
+    source: &Source,
+    scenario: &crate::scenario::Scenario,
+    plan: Option<&crate::sweep::Plan>,
+    e: &Expect,
+) -> Result<(), InputError> {
+    let first = plan.and_then(|p| p.scenarios.first()).unwrap_or(scenario);
+    let schema = schema_summary(first).map_err(|err| InputError::path(&source.path, err.to_string()))?;
+    let points: Vec<PointResult> = match plan {
+        Some(plan) => (0..plan.grid.points())
+            .map(|i| PointResult {
+                params: plan
+                    .grid
+                    .params
+                    .iter()
+                    .zip(plan.grid.values(i))
+                    .map(|(p, v)| (p.path.clone(), v.text.clone()))
+                    .collect(),
+                summaries: vec![&schema; plan.grid.replications as usize],
+            })
+            .collect(),
+        None => vec![PointResult {
+            params: Vec::new(),
+            summaries: vec![&schema; e.replications().unwrap_or(1).max(1) as usize],
+        }],
+    };
+    expect::evaluate(e, &points).map(|_| ()).map_err(|err| expect_error(source, err))
 }
 
 /// How `check` runs scenarios (nothing here changes a result).

@@ -276,7 +276,11 @@ fn cmd_check(paths: &[PathBuf], junit: Option<&Path>, opts: &crate::check::Check
     for (path, explicit) in files {
         let Some((source, expect)) = check::load(&path)? else {
             if explicit {
-                eprintln!("{}: no [expect] table; nothing to check", path.display());
+                return Err(InputError::path(
+                    &path,
+                    "no [expect] table, so there is nothing to check; add one (see README, Expectations) or use `dupsim run`",
+                )
+                .into());
             }
             continue;
         };
@@ -290,6 +294,14 @@ fn cmd_check(paths: &[PathBuf], junit: Option<&Path>, opts: &crate::check::Check
         passed += p;
         failed += f;
         suites.push((fc.name.clone(), fc.outcomes));
+    }
+    if suites.is_empty() {
+        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        return Err(InputError::new(
+            crate::error::Location::None,
+            format!("no scenario with an [expect] table in {}; nothing was checked", names.join(" ")),
+        )
+        .into());
     }
     if let Some(j) = junit {
         write_atomic(j, crate::expect::junit_xml(&suites).as_bytes()).map_err(|e| io_err(j, e))?;

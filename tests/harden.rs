@@ -402,3 +402,73 @@ fn set_on_a_swept_parameter_or_on_sweep_is_an_error_not_ignored() {
     let o = dupsim(&["sweep", &path, "--set", "run.messages=3", "--out", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+// ------------------------------------------------------------ 6. validate = check's input errors
+
+#[test]
+fn validate_rejects_expectations_that_check_would_reject_after_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = SWEEP.replace("NAME", "s");
+    for (text, needle) in [
+        (format!("{GOOD}[expect]\nduplicate_effectz = 0\n"), "unknown summary path `duplicate_effectz`"),
+        (format!("{GOOD}[expect]\nstop_reason = \"< 3\"\n"), "is a string in the summary"),
+        (format!("{GOOD}[expect]\n\"final.deleted\" = true\n"), "needs a boolean"),
+        (format!("{GOOD}[expect]\nfinal = 3\n"), "is an object"),
+        (format!("{GOOD}[expect]\nduplicate_rate = {{ mean = \"< 0.1\" }}\n"), "needs at least 2 replications"),
+        (
+            format!("{GOOD}[[expect.points]]\nwhere = {{ \"queue.visibility_timeout\" = \"30s\" }}\nduplicate_effects = 0\n"),
+            "not a swept parameter",
+        ),
+        (
+            format!("{sweep}[[expect.points]]\nwhere = {{ \"queue.visibility_timeout\" = \"45s\" }}\nduplicate_effects = 0\n"),
+            "is not a value of `queue.visibility_timeout`",
+        ),
+        (
+            format!("{sweep}[[expect.trends]]\nmetric = \"duplicate_rate\"\nalong = \"queue.retention\"\ndirection = \"non_increasing\"\n"),
+            "`queue.retention` is not a swept parameter",
+        ),
+        (
+            format!("{sweep}[expect]\nduplicate_rate = {{ mean = \"< 0.1\" }}\n"),
+            "needs at least 2 replications",
+        ),
+    ] {
+        let path = write(dir.path(), "s.toml", &text);
+        let o = dupsim(&["validate", &path]);
+        assert_eq!(o.status.code(), Some(2), "{needle}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{needle}: {}", stderr(&o));
+        assert!(stderr(&o).contains(&format!("{path}:")), "{}", stderr(&o));
+    }
+    // A correct block still validates, and the same mean with replications.
+    let ok = format!("{GOOD}[expect]\nreplications = 2\nduplicate_rate = {{ mean = \"< 0.1\" }}\ndlq = 0\n");
+    let o = dupsim(&["validate", &write(dir.path(), "s.toml", &ok)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn check_with_no_expectations_is_an_error_not_a_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "s.toml", GOOD);
+    let o = dupsim(&["check", &path]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(stderr(&o).contains("no [expect] table"), "{}", stderr(&o));
+    let o = dupsim(&["check", dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(stderr(&o).contains("nothing was checked"), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("0 passed"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_nan_sweep_bound_is_rejected_by_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = SWEEP.replace("NAME", "s").replace(
+        "\"queue.visibility_timeout\" = [\"30s\", \"60s\"]",
+        "\"queue.short_poll_miss\" = { from = nan, to = 0.5, step = 0.1 }",
+    );
+    let path = write(dir.path(), "s.toml", &text);
+    for cmd in ["validate", "sweep"] {
+        let o = dupsim_in(dir.path(), &[cmd, &path]);
+        assert_eq!(o.status.code(), Some(2), "{cmd}: {}", stderr(&o));
+        assert!(stderr(&o).contains("finite"), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
+}
