@@ -205,7 +205,7 @@ pub fn check_run(source: &Source, e: &Expect, opts: &CheckOptions) -> Result<Fil
         .map(|r| {
             let mut s = scenario.clone();
             s.seed = replication_seed(scenario.seed, r);
-            let result = run(&s, RunOptions { trace: None, progress: opts.progress.clone() });
+            let result = run(&s, RunOptions { progress: opts.progress.clone(), ..RunOptions::default() });
             if let Some(p) = &opts.progress {
                 p.run_done();
             }

@@ -50,6 +50,10 @@ enum Command {
         /// (same as --set run.max_wall_time=...).
         #[arg(long, value_name = "DURATION")]
         max_wall: Option<String>,
+        /// Check the model's invariants after every event (slow; a broken
+        /// invariant is a bug, exit 70). Results are unchanged.
+        #[arg(long)]
+        paranoid: bool,
     },
     /// Run scenarios with an [expect] table and report PASS/FAIL per expectation.
     Check {
@@ -121,13 +125,15 @@ pub fn main() -> i32 {
 
 fn dispatch(command: Command) -> Result<i32, Error> {
     match command {
-        Command::Run { scenario, seed, set, json, trace, timeline, out, max_wall } => {
+        Command::Run { scenario, seed, set, json, trace, timeline, out, max_wall, paranoid } => {
             let mut overrides = parse_overrides(&set)?;
             if let Some(w) = max_wall {
                 parse_max_wall(&w)?;
                 overrides.push(Override { path: "run.max_wall_time".into(), value: format!("\"{w}\"") });
             }
-            cmd_run(&scenario, &overrides, seed, json, trace.as_deref(), timeline.as_deref(), out.as_deref())
+            let outputs =
+                RunOutputs { json, trace: trace.as_deref(), timeline: timeline.as_deref(), out: out.as_deref() };
+            cmd_run(&scenario, &overrides, seed, outputs, paranoid)
         }
         Command::Check { paths, junit, max_wall } => {
             let opts = crate::check::CheckOptions {
@@ -172,15 +178,22 @@ fn io_err(path: &Path, e: std::io::Error) -> Error {
     Error::Io(format!("{}: cannot write: {e}", path.display()))
 }
 
+/// Where `run` writes.
+struct RunOutputs<'a> {
+    json: bool,
+    trace: Option<&'a Path>,
+    timeline: Option<&'a Path>,
+    out: Option<&'a Path>,
+}
+
 fn cmd_run(
     path: &Path,
     overrides: &[Override],
     seed: Option<u64>,
-    json: bool,
-    trace_path: Option<&Path>,
-    timeline: Option<&Path>,
-    out: Option<&Path>,
+    outputs: RunOutputs,
+    paranoid: bool,
 ) -> Result<i32, Error> {
+    let RunOutputs { json, trace: trace_path, timeline, out } = outputs;
     let source = Source::load(path)?;
     let scenario = source.resolve(overrides, seed)?;
     // The trace goes to its output (a regular file under a temporary name);
@@ -200,7 +213,7 @@ fn cmd_run(
     };
     let to_stdout = file.as_ref().is_some_and(|f| *f.target() == Target::Stdout);
     let progress = crate::progress::Progress::on_terminal(&format!("run {}", scenario.name));
-    let result = run(&scenario, RunOptions { trace, progress: progress.clone() });
+    let result = run(&scenario, RunOptions { trace, progress: progress.clone(), paranoid });
     if let Some(p) = &progress {
         p.clear();
     }

@@ -188,6 +188,12 @@ impl<E> Events<E> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Every pending event with its time, in no particular order (for
+    /// `--paranoid` checks; never used by the simulation itself).
+    pub fn pending(&self) -> impl Iterator<Item = (Nanos, &E)> + '_ {
+        self.heap.iter().chain(self.lanes.iter().flat_map(|l| l.queue.iter())).map(|e| (e.time, &e.event))
+    }
 }
 
 #[cfg(test)]

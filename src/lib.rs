@@ -23,6 +23,7 @@ pub mod limits;
 pub mod metrics;
 pub mod network;
 pub mod output;
+pub mod paranoid;
 pub mod producer;
 pub mod progress;
 pub mod report;

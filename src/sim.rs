@@ -130,6 +130,8 @@ pub struct RunOptions {
     pub trace: Option<Trace>,
     /// A progress line to feed (`progress.rs`); never changes a result.
     pub progress: Option<std::sync::Arc<crate::progress::Progress>>,
+    /// Check the invariants after every event (`paranoid.rs`; slow).
+    pub paranoid: bool,
 }
 
 pub struct World {
@@ -151,12 +153,14 @@ pub struct World {
     pub(crate) seed: u64,
     events: u64,
     progress: Option<std::sync::Arc<crate::progress::Progress>>,
+    paranoid: Option<Box<crate::paranoid::Paranoid>>,
 }
 
 impl World {
     pub fn new(s: &Scenario, opts: RunOptions) -> World {
         let mut w = World::build(s, opts.trace);
         w.progress = opts.progress;
+        w.paranoid = opts.paranoid.then(Box::default);
         w
     }
 
@@ -185,6 +189,7 @@ impl World {
             seed,
             events: 0,
             progress: None,
+            paranoid: None,
         };
         w.ev.add_lane(s.queue.visibility_timeout_ns);
         for g in &s.workers {
@@ -228,6 +233,11 @@ impl World {
             self.events += 1;
             self.dispatch(event);
             self.serve_waiters();
+            if let Some(mut p) = self.paranoid.take() {
+                let checked = p.check(&self, &event);
+                self.paranoid = Some(p);
+                checked.map_err(|m| Error::Bug(format!("--paranoid: {m}")))?;
+            }
             if self.events >= s.run.max_events {
                 return Err(self.limit(format!(
                     "run.max_events = {} reached at t = {}s; raise it with --set run.max_events=N",

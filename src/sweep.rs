@@ -314,7 +314,7 @@ struct Job {
 fn run_point(plan: &Plan, job: Job, progress: Option<&Arc<Progress>>) -> Result<Value, Error> {
     let mut scenario = plan.scenarios[job.point].clone();
     scenario.seed = plan.run_seed(job.point, job.rep);
-    let opts = RunOptions { trace: None, progress: progress.cloned() };
+    let opts = RunOptions { progress: progress.cloned(), ..RunOptions::default() };
     let result = run(&scenario, opts);
     if let Some(p) = progress {
         p.run_done();

@@ -77,6 +77,12 @@ impl Sqs {
             + bytes_of::<DeadLetter>(self.dlq.capacity())
     }
 
+    /// The ids the ring spans (finished ones are tombstones), for
+    /// `--paranoid` checks.
+    pub fn ids(&self) -> std::ops::Range<u64> {
+        self.base..self.base + self.ring.len() as u64
+    }
+
     pub fn new(cfg: Queue, rng: Stream) -> Sqs {
         Sqs {
             cfg,

@@ -16,6 +16,16 @@ pub fn try_run_text(text: &str, sets: &[&str]) -> Result<Summary, dupsim::Error>
     Ok(dupsim::run(&scenario, dupsim::RunOptions::default())?.0)
 }
 
+/// Like [`run_text`], with the invariants checked after every event
+/// (`--paranoid`); a broken invariant fails the run.
+pub fn run_text_paranoid(text: &str, sets: &[&str]) -> Summary {
+    let source = Source::from_text(Path::new("test.toml"), text.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let overrides: Vec<Override> = sets.iter().map(|s| Override::parse(s).unwrap()).collect();
+    let scenario = source.resolve(&overrides, None).unwrap_or_else(|e| panic!("{e}"));
+    let opts = dupsim::RunOptions { paranoid: true, ..Default::default() };
+    dupsim::run(&scenario, opts).unwrap_or_else(|e| panic!("paranoid run failed: {e}")).0
+}
+
 /// The summary JSON without the wall-clock `perf` block.
 pub fn json_without_perf(s: &Summary) -> String {
     let mut v = s.to_json();
