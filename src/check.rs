@@ -62,6 +62,13 @@ fn expect_error(source: &Source, e: expect::ExpectError) -> InputError {
 /// what `validate` calls): see [`dry_run`].
 pub fn load(path: &Path) -> Result<Option<(Source, Expect)>, InputError> {
     let source = Source::load(path)?;
+    let parsed = validate_source(&source)?;
+    Ok(parsed.map(|e| (source, e)))
+}
+
+/// What `validate` checks of a loaded file: the scenario, its grid, and
+/// its expectations (dry run); the expectations, if any.
+pub fn validate_source(source: &Source) -> Result<Option<Expect>, InputError> {
     let parsed = expect::parse(&source.text).map_err(|e| expect_error(&source, e))?;
     let scenario = source.resolve(&[], None)?;
     let plan = match source.table.contains_key("sweep") {
@@ -71,7 +78,7 @@ pub fn load(path: &Path) -> Result<Option<(Source, Expect)>, InputError> {
     if let Some(e) = &parsed {
         dry_run(&source, &scenario, plan.as_ref(), e)?;
     }
-    Ok(parsed.map(|e| (source, e)))
+    Ok(parsed)
 }
 
 /// The summary of a scenario before its first event: every key `check`

@@ -45,6 +45,7 @@ const TYPES: &[(&str, &str)] = &[
     ("expected struct RawLink", "expected a table such as { loss = 0.01, latency = \"5ms\" }"),
     ("expected struct RawIdempotency", "expected the [idempotency] table, e.g. [idempotency] strategy = \"atomic\""),
     ("expected struct", "expected a table"),
+    ("number too large to fit in target type", "a whole number too large for TOML (at most 9223372036854775807)"),
     ("expected u64", "expected a whole number, 0 or more"),
     ("expected u32", "expected a whole number from 0 to 4294967295"),
     ("expected usize", "expected a whole number, 0 or more"),
