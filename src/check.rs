@@ -69,14 +69,14 @@ pub fn load(path: &Path) -> Result<Option<(Source, Expect)>, InputError> {
 /// What `validate` checks of a loaded file: the scenario, its grid, and
 /// its expectations (dry run); the expectations, if any.
 pub fn validate_source(source: &Source) -> Result<Option<Expect>, InputError> {
-    let parsed = expect::parse(&source.text).map_err(|e| expect_error(&source, e))?;
+    let parsed = expect::parse(&source.text).map_err(|e| expect_error(source, e))?;
     let scenario = source.resolve(&[], None)?;
     let plan = match source.table.contains_key("sweep") {
-        true => Some(crate::sweep::Plan::new(&source, &[])?),
+        true => Some(crate::sweep::Plan::new(source, &[])?),
         false => None,
     };
     if let Some(e) = &parsed {
-        dry_run(&source, &scenario, plan.as_ref(), e)?;
+        dry_run(source, &scenario, plan.as_ref(), e)?;
     }
     Ok(parsed)
 }
