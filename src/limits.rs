@@ -55,11 +55,10 @@ pub fn check_start(s: &Scenario) -> Result<(), Error> {
 impl World {
     /// The estimated bytes this run holds (see the module comment).
     pub fn footprint(&self) -> u64 {
-        let workers: u64 = self
-            .workers
-            .iter()
-            .map(|w| bytes_of::<crate::worker::Slot>(w.slots.capacity()) + bytes_of::<u32>(w.free_slots.capacity()))
-            .sum();
+        // Slots never grow: count them per group, not per worker (a run may
+        // have 10^5 workers).
+        let slots: u64 = self.groups.iter().map(|g| u64::from(g.count) * u64::from(g.concurrency)).sum();
+        let workers = bytes_of::<crate::worker::Slot>(slots as usize) + bytes_of::<u32>(slots as usize);
         [
             self.ev.footprint(),
             self.sqs.footprint(),
