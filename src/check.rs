@@ -57,30 +57,114 @@ fn expect_error(source: &Source, e: expect::ExpectError) -> InputError {
     InputError::at_span(&source.path, &source.text, e.span, format!("[expect]: {}", e.message))
 }
 
-/// Parse a file's `[expect]`; `None` when it has none.
+/// Parse a file's `[expect]`; `None` when it has none. Everything `check`
+/// could reject after its runs is rejected here, before any run (this is
+/// what `validate` calls): see [`dry_run`].
 pub fn load(path: &Path) -> Result<Option<(Source, Expect)>, InputError> {
     let source = Source::load(path)?;
-    let parsed = expect::parse(&source.text).map_err(|e| expect_error(&source, e))?;
-    source.resolve(&[], None)?;
-    if source.table.contains_key("sweep") {
-        crate::sweep::Plan::new(&source, &[])?;
-    }
+    let parsed = validate_source(&source)?;
     Ok(parsed.map(|e| (source, e)))
+}
+
+/// What `validate` checks of a loaded file: the scenario, its grid, and
+/// its expectations (dry run); the expectations, if any.
+pub fn validate_source(source: &Source) -> Result<Option<Expect>, InputError> {
+    let parsed = expect::parse(&source.text).map_err(|e| expect_error(source, e))?;
+    let scenario = source.resolve(&[], None)?;
+    let plan = match source.table.contains_key("sweep") {
+        true => Some(crate::sweep::Plan::new(source, &[])?),
+        false => None,
+    };
+    if let Some(e) = &parsed {
+        dry_run(source, &scenario, plan.as_ref(), e)?;
+    }
+    Ok(parsed)
+}
+
+/// The summary of a scenario before its first event: every key `check`
+/// will see, with values of the right types (`dlq_deliveries` filled in, as
+/// a run with dead letters has it).
+fn schema_summary(s: &crate::scenario::Scenario) -> Result<serde_json::Value, crate::error::Error> {
+    crate::limits::check_start(s)?;
+    let world = crate::sim::World::new(s, RunOptions::default());
+    let summary = crate::summary::Summary::build(s, &world, crate::sim::StopReason::Drained, Default::default())?;
+    let mut json = summary.to_json();
+    if let Some(map) = json.as_object_mut() {
+        map.insert("dlq_deliveries".into(), serde_json::json!({ "min": 0, "max": 0 }));
+    }
+    Ok(json)
+}
+
+/// Evaluate the expectations against placeholder summaries of the right
+/// shape (one per point and replication, as `check` would run them): an
+/// unknown summary path, a type mismatch, `mean` with one replication, a
+/// `where` or `along` on a parameter that is not swept or on a value not in
+/// the grid is an error now, not after the whole run. Pass or fail is not
+/// decided here.
+fn dry_run(
+    source: &Source,
+    scenario: &crate::scenario::Scenario,
+    plan: Option<&crate::sweep::Plan>,
+    e: &Expect,
+) -> Result<(), InputError> {
+    let first = plan.and_then(|p| p.scenarios.first()).unwrap_or(scenario);
+    let schema = schema_summary(first).map_err(|err| InputError::path(&source.path, err.to_string()))?;
+    let points: Vec<PointResult> = match plan {
+        Some(plan) => (0..plan.grid.points())
+            .map(|i| PointResult {
+                params: plan
+                    .grid
+                    .params
+                    .iter()
+                    .zip(plan.grid.values(i))
+                    .map(|(p, v)| (p.path.clone(), v.text.clone()))
+                    .collect(),
+                summaries: vec![&schema; plan.grid.replications as usize],
+            })
+            .collect(),
+        None => vec![PointResult {
+            params: Vec::new(),
+            summaries: vec![&schema; e.replications().unwrap_or(1).max(1) as usize],
+        }],
+    };
+    expect::evaluate(e, &points).map(|_| ()).map_err(|err| expect_error(source, err))
+}
+
+/// How `check` runs scenarios (nothing here changes a result).
+#[derive(Default, Clone)]
+pub struct CheckOptions {
+    /// `--max-wall`: each run's wall-clock limit (overrides `run.max_wall_time`).
+    pub max_wall_ns: Option<crate::duration::Nanos>,
+    /// The progress line on a terminal.
+    pub progress: Option<std::sync::Arc<crate::progress::Progress>>,
 }
 
 /// Evaluate a scenario file's expectations (over its grid if it has `[sweep]`).
 pub fn check_file(source: &Source, e: &Expect) -> Result<FileCheck, Error> {
+    check_file_with(source, e, &CheckOptions::default())
+}
+
+/// [`check_file`] with a wall-clock limit and a progress line.
+pub fn check_file_with(source: &Source, e: &Expect, opts: &CheckOptions) -> Result<FileCheck, Error> {
     if source.table.contains_key("sweep") {
-        check_sweep(source, e)
+        check_sweep(source, e, opts)
     } else {
-        check_run(source, e)
+        check_run(source, e, opts)
     }
 }
 
 /// Evaluate a sweep scenario: every point, every replication.
-pub fn check_sweep(source: &Source, e: &Expect) -> Result<FileCheck, Error> {
-    let plan = crate::sweep::Plan::new(source, &[])?;
-    let runs = crate::sweep::run_in_memory(&plan)?;
+pub fn check_sweep(source: &Source, e: &Expect, opts: &CheckOptions) -> Result<FileCheck, Error> {
+    let mut plan = crate::sweep::Plan::new(source, &[])?;
+    if opts.max_wall_ns.is_some() {
+        for s in &mut plan.scenarios {
+            s.run.max_wall_ns = opts.max_wall_ns;
+        }
+    }
+    if let Some(p) = &opts.progress {
+        p.begin(&format!("check {}", plan.name), plan.grid.points() * plan.grid.replications as usize);
+    }
+    let runs = crate::sweep::run_in_memory(&plan, opts.progress.as_ref())?;
     let points: Vec<PointResult> = runs
         .iter()
         .enumerate()
@@ -114,15 +198,25 @@ pub fn check_sweep(source: &Source, e: &Expect) -> Result<FileCheck, Error> {
 }
 
 /// Evaluate a plain (non-sweep) scenario.
-pub fn check_run(source: &Source, e: &Expect) -> Result<FileCheck, Error> {
-    let scenario = source.resolve(&[], None)?;
+pub fn check_run(source: &Source, e: &Expect, opts: &CheckOptions) -> Result<FileCheck, Error> {
+    let mut scenario = source.resolve(&[], None)?;
+    if opts.max_wall_ns.is_some() {
+        scenario.run.max_wall_ns = opts.max_wall_ns;
+    }
     let reps = e.replications().unwrap_or(1).max(1);
+    if let Some(p) = &opts.progress {
+        p.begin(&format!("check {}", scenario.name), reps as usize);
+    }
     let summaries: Vec<serde_json::Value> = (0..reps)
         .into_par_iter()
         .map(|r| {
             let mut s = scenario.clone();
             s.seed = replication_seed(scenario.seed, r);
-            run(&s, RunOptions::default()).map(|(summary, _)| summary.to_json())
+            let result = run(&s, RunOptions { progress: opts.progress.clone(), ..RunOptions::default() });
+            if let Some(p) = &opts.progress {
+                p.run_done();
+            }
+            result.map(|(summary, _)| summary.to_json())
         })
         .collect::<Result<_, _>>()?;
     let point = PointResult { params: Vec::new(), summaries: summaries.iter().collect() };
@@ -141,7 +235,7 @@ fn explain(source: &Source, scenario: &crate::scenario::Scenario, seed: u64, o: 
     s.seed = seed;
     let buf = trace::MemoryBuffer::default();
     let replay = format!("dupsim run {} --seed {seed} --trace trace.csv", source.path.display());
-    let traced = run(&s, RunOptions { trace: Some(Trace::new(Box::new(buf.clone()))) });
+    let traced = run(&s, RunOptions { trace: Some(Trace::new(Box::new(buf.clone()))), ..RunOptions::default() });
     let Ok((_, Some(t))) = traced else { return format!("replay: {replay}") };
     if t.finish().is_err() {
         return format!("replay: {replay}");

@@ -4,7 +4,7 @@
 
 use crate::config::{Override, Source};
 use crate::error::{Error, InputError};
-use crate::output::{write_atomic, AtomicFile};
+use crate::output::{write_atomic, OutputFile, Target};
 use crate::sim::{run, RunOptions};
 use crate::trace::{MemoryBuffer, Trace};
 use clap::{Parser, Subcommand};
@@ -36,7 +36,8 @@ enum Command {
         /// Print the summary as one JSON object, nothing else.
         #[arg(long)]
         json: bool,
-        /// Write the trace CSV (t_s,event,msg,worker,receive,detail).
+        /// Write the trace CSV (t_s,event,msg,worker,receive,detail); `-` is
+        /// standard output (the summary then goes to standard error).
         #[arg(long, value_name = "FILE")]
         trace: Option<PathBuf>,
         /// Draw a Gantt chart of the run (SVG or PNG by extension).
@@ -45,6 +46,14 @@ enum Command {
         /// Also write summary.json and summary.txt into DIR.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Stop with an error (exit 2) after this much wall-clock time, e.g. 10m
+        /// (same as --set run.max_wall_time=...).
+        #[arg(long, value_name = "DURATION")]
+        max_wall: Option<String>,
+        /// Check the model's invariants after every event (slow; a broken
+        /// invariant is a bug, exit 70). Results are unchanged.
+        #[arg(long)]
+        paranoid: bool,
     },
     /// Run scenarios with an [expect] table and report PASS/FAIL per expectation.
     Check {
@@ -54,6 +63,10 @@ enum Command {
         /// Also write JUnit XML for CI systems.
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
+        /// Stop with an error (exit 2) when one run takes more than this
+        /// wall-clock time, e.g. 10m.
+        #[arg(long, value_name = "DURATION")]
+        max_wall: Option<String>,
     },
     /// Parse and check scenario files without running them.
     Validate {
@@ -75,6 +88,9 @@ enum Command {
         /// Override a scenario value at every point, e.g. run.messages=2000.
         #[arg(long = "set", value_name = "PATH=VALUE")]
         set: Vec<String>,
+        /// Write into DIR even if it holds a report made from other inputs.
+        #[arg(long)]
+        force: bool,
     },
     /// Check the simulator against closed forms of queueing theory: built-in
     /// cases, simulated value and confidence interval beside the closed form.
@@ -155,6 +171,9 @@ enum Command {
         /// Output directory (default: the first DIR).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Write into --out DIR even if it holds a report made from other inputs.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -178,11 +197,23 @@ pub fn main() -> i32 {
 
 fn dispatch(command: Command) -> Result<i32, Error> {
     match command {
-        Command::Run { scenario, seed, set, json, trace, timeline, out } => {
-            let overrides = parse_overrides(&set)?;
-            cmd_run(&scenario, &overrides, seed, json, trace.as_deref(), timeline.as_deref(), out.as_deref())
+        Command::Run { scenario, seed, set, json, trace, timeline, out, max_wall, paranoid } => {
+            let mut overrides = parse_overrides(&set)?;
+            if let Some(w) = max_wall {
+                parse_max_wall(&w)?;
+                overrides.push(Override { path: "run.max_wall_time".into(), value: format!("\"{w}\"") });
+            }
+            let outputs =
+                RunOutputs { json, trace: trace.as_deref(), timeline: timeline.as_deref(), out: out.as_deref() };
+            cmd_run(&scenario, &overrides, seed, outputs, paranoid)
         }
-        Command::Check { paths, junit } => cmd_check(&paths, junit.as_deref()),
+        Command::Check { paths, junit, max_wall } => {
+            let opts = crate::check::CheckOptions {
+                max_wall_ns: max_wall.as_deref().map(parse_max_wall).transpose()?,
+                progress: crate::progress::Progress::on_terminal("check"),
+            };
+            cmd_check(&paths, junit.as_deref(), &opts)
+        }
         Command::Validate { scenarios } => {
             for path in &scenarios {
                 crate::check::load(path)?;
@@ -190,10 +221,15 @@ fn dispatch(command: Command) -> Result<i32, Error> {
             }
             Ok(0)
         }
-        Command::Sweep { scenario, threads, out, shard, set } => {
-            crate::sweep::cmd_sweep(&scenario, &parse_overrides(&set)?, threads, out.as_deref(), shard.as_deref())
-        }
-        Command::Merge { dirs, out } => crate::sweep::cmd_merge(&dirs, out.as_deref()),
+        Command::Sweep { scenario, threads, out, shard, set, force } => crate::sweep::cmd_sweep(
+            &scenario,
+            &parse_overrides(&set)?,
+            threads,
+            out.as_deref(),
+            shard.as_deref(),
+            force,
+        ),
+        Command::Merge { dirs, out, force } => crate::sweep::cmd_merge(&dirs, out.as_deref(), force),
         Command::Theory { cases, set, replications, list } => cmd_theory(&cases, &set, replications, list),
         Command::Advise {
             scenario,
@@ -250,6 +286,15 @@ fn dispatch(command: Command) -> Result<i32, Error> {
     }
 }
 
+/// `--max-wall DURATION`.
+fn parse_max_wall(text: &str) -> Result<crate::duration::Nanos, InputError> {
+    match crate::duration::parse(text) {
+        Ok(ns) if ns >= crate::duration::NS_PER_S / 1000 => Ok(ns),
+        Ok(_) => Err(InputError::flag(format!("--max-wall {text}"), "expected at least 1ms")),
+        Err(m) => Err(InputError::flag(format!("--max-wall {text}"), m)),
+    }
+}
+
 pub fn parse_overrides(set: &[String]) -> Result<Vec<Override>, InputError> {
     set.iter().map(|s| Override::parse(s)).collect()
 }
@@ -258,32 +303,48 @@ fn io_err(path: &Path, e: std::io::Error) -> Error {
     Error::Io(format!("{}: cannot write: {e}", path.display()))
 }
 
+/// Where `run` writes.
+struct RunOutputs<'a> {
+    json: bool,
+    trace: Option<&'a Path>,
+    timeline: Option<&'a Path>,
+    out: Option<&'a Path>,
+}
+
 fn cmd_run(
     path: &Path,
     overrides: &[Override],
     seed: Option<u64>,
-    json: bool,
-    trace_path: Option<&Path>,
-    timeline: Option<&Path>,
-    out: Option<&Path>,
+    outputs: RunOutputs,
+    paranoid: bool,
 ) -> Result<i32, Error> {
+    let RunOutputs { json, trace: trace_path, timeline, out } = outputs;
     let source = Source::load(path)?;
     let scenario = source.resolve(overrides, seed)?;
     for w in scenario.warnings() {
         eprintln!("warning: {w}");
     }
-    // The trace goes to its file under a temporary name; a timeline without
-    // a trace file reads the trace from memory.
+    // The trace goes to its output (a regular file under a temporary name);
+    // a timeline reads the trace back from that file, or from a copy in
+    // memory when there is no file to read (none, `-`, a FIFO).
     let memory = MemoryBuffer::default();
     let (file, trace) = match trace_path {
         Some(p) => {
-            let (file, f) = AtomicFile::create(p).map_err(|e| io_err(p, e))?;
-            (Some(file), Some(Trace::new(Box::new(f))))
+            let (file, f) = OutputFile::create(p).map_err(|e| io_err(p, e))?;
+            let regular = file.target().regular_file().is_some();
+            let writer: Box<dyn Write + Send> =
+                if timeline.is_some() && !regular { Box::new(Tee(f, memory.clone())) } else { f };
+            (Some(file), Some(Trace::new(writer)))
         }
         None if timeline.is_some() => (None, Some(Trace::new(Box::new(memory.clone())))),
         None => (None, None),
     };
-    let result = run(&scenario, RunOptions { trace });
+    let to_stdout = file.as_ref().is_some_and(|f| *f.target() == Target::Stdout);
+    let progress = crate::progress::Progress::on_terminal(&format!("run {}", scenario.name));
+    let result = run(&scenario, RunOptions { trace, progress: progress.clone(), paranoid });
+    if let Some(p) = &progress {
+        p.clear();
+    }
     let (summary, trace) = match result {
         Ok(r) => r,
         Err(e) => {
@@ -294,13 +355,20 @@ fn cmd_run(
         }
     };
     if let Some(t) = trace {
-        t.finish().map_err(|e| io_err(trace_path.unwrap_or(Path::new("trace")), e))?;
+        match t.finish() {
+            Err(e) if !(to_stdout && e.kind() == std::io::ErrorKind::BrokenPipe) => {
+                return Err(io_err(trace_path.unwrap_or(Path::new("trace")), e));
+            }
+            _ => {}
+        }
     }
+    let mut reread = None;
     if let (Some(f), Some(p)) = (file, trace_path) {
+        reread = f.target().regular_file().map(Path::to_path_buf);
         f.commit().map_err(|e| io_err(p, e))?;
     }
     if let Some(tl) = timeline {
-        let text = match trace_path {
+        let text = match &reread {
             Some(p) => std::fs::read_to_string(p).map_err(|e| io_err(p, e))?,
             None => memory.text(),
         };
@@ -312,7 +380,11 @@ fn cmd_run(
         write_atomic(&dir.join("summary.txt"), summary.to_text().as_bytes()).map_err(|e| io_err(dir, e))?;
     }
     let text = if json { json_text + "\n" } else { summary.to_text() };
-    print_stdout(&text);
+    if to_stdout {
+        eprint!("{text}"); // standard output holds the trace
+    } else {
+        print_stdout(&text);
+    }
     Ok(0)
 }
 
@@ -332,13 +404,28 @@ fn cmd_theory(names: &[String], set: &[String], replications: Option<u32>, list:
     Ok(if outcomes.iter().all(|o| o.pass) { 0 } else { 1 })
 }
 
+/// Writes to an output and keeps a copy in memory (a timeline of a trace
+/// written to standard output or a FIFO).
+struct Tee(Box<dyn Write + Send>, MemoryBuffer);
+
+impl Write for Tee {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.1.write_all(b)?;
+        self.0.write_all(b)?;
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 /// Print, treating a closed pipe (e.g. `| head`) as success.
 pub fn print_stdout(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
 }
 
-fn cmd_check(paths: &[PathBuf], junit: Option<&Path>) -> Result<i32, Error> {
+fn cmd_check(paths: &[PathBuf], junit: Option<&Path>, opts: &crate::check::CheckOptions) -> Result<i32, Error> {
     use crate::check;
     let files = check::collect(paths)?;
     let (mut passed, mut failed) = (0, 0);
@@ -346,16 +433,32 @@ fn cmd_check(paths: &[PathBuf], junit: Option<&Path>) -> Result<i32, Error> {
     for (path, explicit) in files {
         let Some((source, expect)) = check::load(&path)? else {
             if explicit {
-                eprintln!("{}: no [expect] table; nothing to check", path.display());
+                return Err(InputError::path(
+                    &path,
+                    "no [expect] table, so there is nothing to check; add one (see README, Expectations) or use `dupsim run`",
+                )
+                .into());
             }
             continue;
         };
-        let fc = check::check_file(&source, &expect)?;
+        let fc = check::check_file_with(&source, &expect, opts);
+        if let Some(p) = &opts.progress {
+            p.clear();
+        }
+        let fc = fc?;
         let (text, p, f) = check::report(&fc);
         print_stdout(&text);
         passed += p;
         failed += f;
         suites.push((fc.name.clone(), fc.outcomes));
+    }
+    if suites.is_empty() {
+        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        return Err(InputError::new(
+            crate::error::Location::None,
+            format!("no scenario with an [expect] table in {}; nothing was checked", names.join(" ")),
+        )
+        .into());
     }
     if let Some(j) = junit {
         write_atomic(j, crate::expect::junit_xml(&suites).as_bytes()).map_err(|e| io_err(j, e))?;

@@ -63,7 +63,7 @@ impl Source {
     pub fn from_text(path: &Path, text: String) -> Result<Source, InputError> {
         let toml_err = |e: toml::de::Error| {
             let span = refine_span(&text, e.span(), e.message());
-            InputError::at_span(path, &text, span, e.message().to_string())
+            InputError::at_span(path, &text, span, crate::wording::humanize(e.message()))
         };
         let table: toml::Table = toml::from_str(&text).map_err(toml_err)?;
         let spans = Item::parse(&text).map_err(toml_err)?;
@@ -86,11 +86,11 @@ impl Source {
             apply_override(&mut table, o)?;
         }
         let raw: RawScenario = if overrides.is_empty() {
-            toml::from_str(&self.text).map_err(|e| self.span_error(e.span(), e.message().to_string()))?
+            toml::from_str(&self.text).map_err(|e| self.span_error(e.span(), crate::wording::humanize(e.message())))?
         } else {
             RawScenario::deserialize(toml::Value::Table(table)).map_err(|e| {
                 let flags: Vec<String> = overrides.iter().map(Override::flag).collect();
-                InputError::flag(flags.join(" "), e.message().to_string())
+                InputError::flag(flags.join(" "), crate::wording::humanize(e.message()))
             })?
         };
         let ctx = Ctx { source: self, overrides };
@@ -295,6 +295,33 @@ struct RawRun {
     max_events: Option<u64>,
     max_live_messages: Option<u64>,
     timeseries_bucket: Option<Dur>,
+    max_memory: Option<Size>,
+    max_wall_time: Option<Dur>,
+}
+
+/// A memory size: "4GiB", "512MiB" or a number of bytes.
+#[derive(Debug, Clone, Copy)]
+struct Size(u64);
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Size;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a memory size such as \"4GiB\" or \"512MiB\"")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Size, E> {
+                crate::limits::parse_size(s).map(Size).map_err(E::custom)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Size, E> {
+                u64::try_from(v)
+                    .map(Size)
+                    .map_err(|_| E::custom(format!("{v} is not a memory size; expected e.g. \"4GiB\"")))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -303,7 +330,7 @@ struct RawProducer {
     arrival: RawArrival,
     delay: Option<Dur>,
     payload_bytes: Option<u64>,
-    max_send_retries: Option<u32>,
+    max_send_retries: Option<u64>,
     /// Send to this queue (by name) ...
     queue: Option<String>,
     /// ... or publish to this topic.
@@ -360,7 +387,7 @@ struct RawQueue {
     kind: Option<RawQueueKind>,
     visibility_timeout: Option<Dur>,
     retention: Option<Dur>,
-    max_receive_count: Option<u32>,
+    max_receive_count: Option<u64>,
     delete_policy: Option<RawDeletePolicy>,
     change_visibility_policy: Option<RawChangeVisibilityPolicy>,
     visible_order: Option<RawVisibleOrder>,
@@ -398,8 +425,8 @@ struct RawWorkers {
     /// The queue the group consumes (required with several queues).
     queue: Option<String>,
     handler: Option<RawHandler>,
-    count: Option<u32>,
-    concurrency: Option<u32>,
+    count: Option<u64>,
+    concurrency: Option<u64>,
     start_at: Option<Dur>,
     receive: Option<RawReceive>,
     heartbeat: Option<RawHeartbeat>,
@@ -410,7 +437,7 @@ struct RawWorkers {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawReceive {
-    max: Option<u32>,
+    max: Option<u64>,
     wait: Option<Dur>,
     visibility_timeout: Option<Dur>,
     idle_backoff: Option<Dur>,
@@ -616,12 +643,25 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     /// An error about the value at `path`: located in the file, or at the
     /// `--set` flag that changed it.
+    /// A value the file does not write, but that a `--set` of a sibling
+    /// or parent key decides (`--set network.loss=2` sets
+    /// `network.request_loss`), is blamed on that flag too.
     fn err(&self, path: &str, message: impl Into<String>) -> InputError {
         let message = message.into();
         let canon = canonical(path);
         for o in self.overrides {
             let op = canonical(&o.path);
             if canon.starts_with(&op) || op.starts_with(&canon) {
+                return InputError::new(Location::Flag(o.flag()), format!("{path}: {message}"));
+            }
+        }
+        if self.source.span_of(path).is_none() {
+            let table = canonical(parent(path));
+            let near = self.overrides.iter().rev().find(|o| {
+                let op = canonical(&o.path);
+                op.starts_with(&table) && (table.is_empty() || op[table.len()..].starts_with('.'))
+            });
+            if let Some(o) = near.filter(|_| !table.is_empty()) {
                 return InputError::new(Location::Flag(o.flag()), format!("{path}: {message}"));
             }
         }
@@ -638,9 +678,20 @@ impl Ctx<'_> {
         }
     }
 
+    /// A duration from `lo` to `hi`; a `hi` at or past the longest duration
+    /// a file can write is not shown ("expected at least 1s").
     fn range(&self, path: &str, v: Nanos, lo: Nanos, hi: Nanos) -> Result<Nanos, InputError> {
         if (lo..=hi).contains(&v) {
             Ok(v)
+        } else if hi >= duration::MAX_NS {
+            Err(self.err(
+                path,
+                format!(
+                    "{} is out of range; expected at least {}",
+                    duration::format_human(v),
+                    duration::format_human(lo)
+                ),
+            ))
         } else {
             Err(self.err(
                 path,
@@ -658,6 +709,8 @@ impl Ctx<'_> {
         let n = v.unwrap_or(default);
         if (lo..=hi).contains(&n) {
             Ok(n)
+        } else if hi == u64::MAX {
+            Err(self.err(path, format!("{n} is out of range; expected at least {lo}")))
         } else {
             Err(self.err(path, format!("{n} is out of range; expected {lo} to {hi}")))
         }
@@ -674,7 +727,7 @@ impl Ctx<'_> {
 
 /// `workers[1].x` and `workers.1.x` and `workers.B.x` compare by their
 /// non-index segments only.
-fn canonical(path: &str) -> String {
+pub fn canonical(path: &str) -> String {
     path.replace('[', ".")
         .replace(']', "")
         .split('.')
@@ -738,6 +791,7 @@ fn resolve(ctx: &Ctx, raw: RawScenario) -> Result<Scenario, InputError> {
         }
     }
     let functions = functions::resolve_functions(ctx, &raw.functions, &queues, &dependencies)?;
+    check_slots(ctx, &workers)?;
     Ok(Scenario {
         name: raw.name.clone(),
         description: raw.description.clone(),
@@ -755,6 +809,14 @@ fn resolve(ctx: &Ctx, raw: RawScenario) -> Result<Scenario, InputError> {
         idempotency: resolve_idempotency(ctx, &raw.idempotency)?,
     })
 }
+
+/// The smallest `run.max_memory`: the fixed-size structures of a run
+/// (histograms, time series) need a few MiB.
+const MIN_MEMORY: u64 = 16 << 20;
+
+/// At most this many worker slots in all groups (count x concurrency): slots
+/// are allocated before the first event.
+const MAX_SLOTS: u64 = 10_000_000;
 
 /// At most this many time-series buckets (max_sim_time / timeseries_bucket).
 const MAX_BUCKETS: u64 = 1_000_000;
@@ -785,7 +847,44 @@ fn resolve_run(ctx: &Ctx, r: &RawRun) -> Result<RunSettings, InputError> {
         max_events: ctx.count("run.max_events", r.max_events, 2_000_000_000, 1, u64::MAX)?,
         max_live_messages: ctx.count("run.max_live_messages", r.max_live_messages, 20_000_000, 1, u64::MAX)?,
         bucket_ns,
+        max_memory: {
+            let m = r.max_memory.map_or(crate::limits::DEFAULT_MAX_MEMORY, |m| m.0);
+            if m < MIN_MEMORY {
+                return Err(ctx.err(
+                    "run.max_memory",
+                    format!(
+                        "{} is too small; expected at least {}",
+                        crate::limits::format_size(m),
+                        crate::limits::format_size(MIN_MEMORY)
+                    ),
+                ));
+            }
+            m
+        },
+        max_wall_ns: match r.max_wall_time {
+            Some(d) => Some(ctx.range("run.max_wall_time", d.0, NS_PER_S / 1000, duration::MAX_NS)?),
+            None => None,
+        },
     })
+}
+
+/// The product count x concurrency, summed over groups, is bounded (each
+/// factor alone is checked by its range).
+fn check_slots(ctx: &Ctx, workers: &[WorkerGroup]) -> Result<(), InputError> {
+    let mut total = 0u64;
+    for (i, w) in workers.iter().enumerate() {
+        total += u64::from(w.count) * u64::from(w.concurrency);
+        if total > MAX_SLOTS {
+            return Err(ctx.err(
+                &format!("workers[{i}].concurrency"),
+                format!(
+                    "{} workers x {} concurrency brings the slots of all groups to {total}; at most {MAX_SLOTS} in all",
+                    w.count, w.concurrency
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn resolve_producer(ctx: &Ctx, p: &RawProducer) -> Result<Producer, InputError> {
@@ -816,7 +915,7 @@ fn resolve_producer(ctx: &Ctx, p: &RawProducer) -> Result<Producer, InputError> 
         arrival,
         delay_ns: ctx.range("producer.delay", p.delay.map_or(0, |d| d.0), 0, MIN15)?,
         payload_bytes: ctx.count("producer.payload_bytes", p.payload_bytes, 1024, 1, 1 << 20)?,
-        max_send_retries: ctx.count("producer.max_send_retries", p.max_send_retries.map(u64::from), 3, 0, 100)? as u32,
+        max_send_retries: ctx.count("producer.max_send_retries", p.max_send_retries, 3, 0, 100)? as u32,
         target: Target::Queue(0),
         attributes: Vec::new(),
         subject: None,
@@ -856,7 +955,7 @@ fn resolve_queue(ctx: &Ctx, at: &str, q: &RawQueue, name: &str) -> Result<Queue,
         },
         retention_ns: ctx.range(&path("retention"), q.retention.map_or(4 * DAY, |d| d.0), 60 * NS_PER_S, 14 * DAY)?,
         max_receive_count: match q.max_receive_count {
-            Some(m) => Some(ctx.count(&path("max_receive_count"), Some(u64::from(m)), 0, 1, 1000)? as u32),
+            Some(m) => Some(ctx.count(&path("max_receive_count"), Some(m), 0, 1, 1000)? as u32),
             None => None,
         },
         delete_policy: match q.delete_policy.unwrap_or(match kind {
@@ -912,7 +1011,7 @@ fn resolve_workers(
     };
     let r = w.receive.as_ref();
     let receive = Receive {
-        max: ctx.count(&at("receive.max"), r.and_then(|r| r.max).map(u64::from), 10, 1, 10)? as u32,
+        max: ctx.count(&at("receive.max"), r.and_then(|r| r.max), 10, 1, 10)? as u32,
         wait_ns: ctx.range(
             &at("receive.wait"),
             r.and_then(|r| r.wait).map_or(20 * NS_PER_S, |d| d.0),
@@ -937,8 +1036,8 @@ fn resolve_workers(
         name: w.name.clone(),
         queue,
         handler,
-        count: ctx.count(&at("count"), w.count.map(u64::from), 1, 1, 100_000)? as u32,
-        concurrency: ctx.count(&at("concurrency"), w.concurrency.map(u64::from), 1, 1, 65_535)? as u32,
+        count: ctx.count(&at("count"), w.count, 1, 1, 100_000)? as u32,
+        concurrency: ctx.count(&at("concurrency"), w.concurrency, 1, 1, 65_535)? as u32,
         start_at_ns: w.start_at.map_or(0, |d| d.0),
         receive,
         heartbeat: resolve_heartbeat(ctx, i, w.heartbeat.as_ref())?,
@@ -1096,8 +1195,10 @@ fn resolve_dependency(ctx: &Ctx, i: usize, d: &RawDependency) -> Result<Dependen
 }
 
 fn resolve_network(ctx: &Ctx, n: &RawNetwork) -> Result<Network, InputError> {
-    let base_req = ctx.prob("network.request_loss", n.request_loss.or(n.loss), 0.0)?;
-    let base_resp = ctx.prob("network.response_loss", n.response_loss.or(n.loss), 0.0)?;
+    // An error names the key that was written: `loss` when it stands for both.
+    let which = |specific: Option<f64>, name: &'static str| if specific.is_some() { name } else { "network.loss" };
+    let base_req = ctx.prob(which(n.request_loss, "network.request_loss"), n.request_loss.or(n.loss), 0.0)?;
+    let base_resp = ctx.prob(which(n.response_loss, "network.response_loss"), n.response_loss.or(n.loss), 0.0)?;
     let base_latency = match &n.latency {
         Some(d) => resolve_dist(ctx, "network.latency", d)?,
         None => Dist::Constant(0),
@@ -1108,8 +1209,16 @@ fn resolve_network(ctx: &Ctx, n: &RawNetwork) -> Result<Network, InputError> {
         };
         let p = |f: &str| format!("network.{name}.{f}");
         Ok(Link {
-            request_loss: ctx.prob(&p("request_loss"), l.request_loss.or(l.loss), base_req)?,
-            response_loss: ctx.prob(&p("response_loss"), l.response_loss.or(l.loss), base_resp)?,
+            request_loss: ctx.prob(
+                &p(if l.request_loss.is_some() { "request_loss" } else { "loss" }),
+                l.request_loss.or(l.loss),
+                base_req,
+            )?,
+            response_loss: ctx.prob(
+                &p(if l.response_loss.is_some() { "response_loss" } else { "loss" }),
+                l.response_loss.or(l.loss),
+                base_resp,
+            )?,
             latency: match &l.latency {
                 Some(d) => resolve_dist(ctx, &p("latency"), d)?,
                 None => base_latency.clone(),

@@ -25,7 +25,10 @@ pub const UNITS_HELP: &str =
     "a duration such as \"250ms\", \"30s\", \"2m\", \"1h30m\" or \"4d\" (units ns, us, ms, s, m, h, d)";
 
 /// Parse a duration into nanoseconds. Decimals are exact ("1.5s" is
-/// 1_500_000_000 ns); a fraction finer than 1 ns is an error.
+/// 1_500_000_000 ns); a fraction finer than 1 ns is an error. A compound
+/// duration ("1h30m") names its units from the largest down, each once, and
+/// only its last part may have a fraction: "30s30s", "30m1h" and "1.5h30m"
+/// are errors, not sums.
 pub fn parse(text: &str) -> Result<Nanos, String> {
     let s = text.trim();
     if s.is_empty() {
@@ -36,6 +39,8 @@ pub fn parse(text: &str) -> Result<Nanos, String> {
     }
     let mut rest = s;
     let mut total: u64 = 0;
+    // The previous part's unit size and whether it had a fraction.
+    let mut previous: Option<(u64, bool)> = None;
     while !rest.is_empty() {
         let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
         let unit_len = rest[num_len..].find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len() - num_len);
@@ -46,6 +51,19 @@ pub fn parse(text: &str) -> Result<Nanos, String> {
         let Some(&(_, scale)) = UNITS.iter().find(|(u, _)| *u == unit) else {
             return Err(format!("bad duration \"{text}\": unit \"{unit}\" unknown; expected {UNITS_HELP}"));
         };
+        match previous {
+            Some((_, true)) => {
+                return Err(format!(
+                    "bad duration \"{text}\": only the last part of a compound duration may have a decimal point (write \"1h30m\", not \"1.5h30m\")"
+                ))
+            }
+            Some((prev, false)) if prev <= scale => {
+                return Err(format!(
+                    "bad duration \"{text}\": write one number per unit, largest unit first, each unit once (e.g. \"1h30m\", \"90s\")"
+                ))
+            }
+            _ => previous = Some((scale, num.contains('.'))),
+        }
         let part = scaled(num, scale).ok_or_else(|| format!("bad duration \"{text}\"; expected {UNITS_HELP}"))?;
         total = total
             .checked_add(part)
@@ -66,7 +84,7 @@ fn scaled(num: &str, scale: u64) -> Option<u64> {
     let mut value = int.checked_mul(scale)?;
     let mut unit = scale;
     for digit in frac.bytes() {
-        if unit % 10 != 0 {
+        if !unit.is_multiple_of(10) {
             return None; // finer than a nanosecond
         }
         unit /= 10;
@@ -91,7 +109,7 @@ pub fn format_human(ns: Nanos) -> String {
     if ns == 0 {
         return "0s".into();
     }
-    if ns % NS_PER_S != 0 {
+    if !ns.is_multiple_of(NS_PER_S) {
         return format!("{}s", format_seconds(ns));
     }
     let mut s = ns / NS_PER_S;
@@ -146,6 +164,22 @@ mod tests {
             assert!(parse(bad).is_err(), "{bad:?} should be rejected");
         }
         assert!(parse("-5s").unwrap_err().contains("negative"));
+    }
+
+    #[test]
+    fn compound_durations_name_each_unit_once_largest_first() {
+        // Issue 15: "30s30s" was read as 60 s. Every repeated or ascending
+        // unit, and a fraction before another part, is an error.
+        for bad in ["30s30s", "1m1m", "30m1h", "1s1m", "1.5h30m", "1h1h30m", "0.5m10s", "250ms1s"] {
+            let e = parse(bad).expect_err(bad);
+            assert!(e.contains("largest unit first") || e.contains("last part"), "{bad}: {e}");
+        }
+        assert_eq!(parse("1d2h3m4s5ms6us7ns"), Ok(93_784_005_006_007));
+        assert_eq!(parse("1h30.5m"), Ok(5_430 * NS_PER_S));
+        // Every duration the program itself writes reads back.
+        for ns in [1, 999, NS_PER_S, 5_400 * NS_PER_S, 93_784 * NS_PER_S, MAX_NS, 1_500_000_000] {
+            assert_eq!(parse(&format_human(ns)), Ok(ns), "{}", format_human(ns));
+        }
     }
 
     #[test]

@@ -81,6 +81,13 @@ impl<E> Default for Events<E> {
 }
 
 impl<E> Events<E> {
+    /// Bytes held by pending events (heap and lanes, by capacity), for the
+    /// memory limit (`limits.rs`).
+    pub fn footprint(&self) -> u64 {
+        let lanes: usize = self.lanes.iter().map(|l| l.queue.capacity()).sum();
+        crate::limits::bytes_of::<Entry<E>>(self.heap.capacity() + lanes)
+    }
+
     /// The current simulated time.
     #[inline]
     pub fn now(&self) -> Nanos {
@@ -180,6 +187,12 @@ impl<E> Events<E> {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Every pending event with its time, in no particular order (for
+    /// `--paranoid` checks; never used by the simulation itself).
+    pub fn pending(&self) -> impl Iterator<Item = (Nanos, &E)> + '_ {
+        self.heap.iter().chain(self.lanes.iter().flat_map(|l| l.queue.iter())).map(|e| (e.time, &e.event))
     }
 }
 

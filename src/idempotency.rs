@@ -37,6 +37,12 @@ pub struct Store {
 }
 
 impl Store {
+    /// Bytes held by the keys (a hash table: key, state and a control byte
+    /// per bucket), for the memory limit (`limits.rs`).
+    pub fn footprint(&self) -> u64 {
+        crate::limits::bytes_of::<(u64, KeyState, u8)>(self.keys.capacity())
+    }
+
     pub fn new(cfg: Idempotency) -> Store {
         Store { cfg, keys: HashMap::new() }
     }

@@ -111,6 +111,13 @@ fn histogram() -> Histogram<u64> {
 }
 
 impl Metrics {
+    /// Bytes held by the effect bitset and the time series, for the memory
+    /// limit (`limits.rs`); the histograms are of fixed size.
+    pub fn footprint(&self) -> u64 {
+        crate::limits::bytes_of::<u64>(self.effected.capacity())
+            + crate::limits::bytes_of::<Bucket>(self.series.capacity())
+    }
+
     pub fn new(bucket_ns: Nanos) -> Metrics {
         Metrics {
             sent: 0,

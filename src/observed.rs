@@ -112,9 +112,31 @@ fn at_line(file: &Path, line: u64, message: impl Into<String>) -> InputError {
     InputError::new(Location::None, format!("{}:{line}: {}", file.display(), message.into()))
 }
 
+/// The largest durations file read (a device such as `/dev/zero` or a huge
+/// file is an error, not an endless read).
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// The bytes of `file`, at most [`MAX_FILE_BYTES`].
+fn read_bounded(file: &Path) -> Result<Vec<u8>, InputError> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| InputError::path(file, format!("cannot read: {e}")))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        let limit = crate::limits::format_size(MAX_FILE_BYTES);
+        return Err(InputError::path(
+            file,
+            format!("is larger than {limit}; a durations file is read up to that size"),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Read a file of durations in any supported format.
 pub fn read(file: &Path, opts: &ReadOptions) -> Result<Observed, InputError> {
-    let text = std::fs::read_to_string(file).map_err(|e| InputError::path(file, format!("cannot read: {e}")))?;
+    let text = String::from_utf8(read_bounded(file)?)
+        .map_err(|_| InputError::path(file, "cannot read: the file is not UTF-8 text"))?;
     let first = text.lines().map(str::trim).find(|l| !l.is_empty());
     let mut observed = match first {
         None => return Err(InputError::path(file, "no durations found (the file is empty)")),
@@ -131,7 +153,7 @@ pub fn read(file: &Path, opts: &ReadOptions) -> Result<Observed, InputError> {
 /// Observed latencies from a CSV column (default: the first), in `unit`
 /// (None: from the column name, else seconds), sorted.
 pub fn read_csv_column(file: &Path, column: Option<&str>, unit: Option<Unit>) -> Result<Vec<Nanos>, InputError> {
-    let bytes = std::fs::read(file).map_err(|e| InputError::path(file, format!("cannot read: {e}")))?;
+    let bytes = read_bounded(file)?;
     let mut observed = read_csv(file, &bytes, column, unit)?;
     observed.sorted.sort_unstable();
     Ok(observed.sorted)

@@ -41,6 +41,12 @@ pub struct Producer {
 }
 
 impl Producer {
+    /// Bytes held by sends in progress, for the memory limit (`limits.rs`).
+    pub fn footprint(&self) -> u64 {
+        crate::limits::bytes_of::<Pending>(self.pending.capacity())
+            + crate::limits::bytes_of::<u32>(self.free.capacity())
+    }
+
     pub fn new(s: &Scenario, rng: Stream) -> Producer {
         let limit = match &s.producer.arrival {
             Arrival::Scripted { at_ns } => {

@@ -80,6 +80,12 @@ pub struct RunSettings {
     pub max_live_messages: u64,
     /// Width of the time-series buckets in the summary. Default 60s.
     pub bucket_ns: Nanos,
+    /// A run whose estimated memory (`limits.rs`) grows past this many
+    /// bytes stops with an error. Default 4 GiB.
+    pub max_memory: u64,
+    /// A run taking longer than this in wall-clock time stops with an
+    /// error. Default: no limit.
+    pub max_wall_ns: Option<Nanos>,
 }
 
 #[derive(Debug, Clone)]

@@ -23,7 +23,6 @@ use crate::scenario::{Attribute, Handler, Scenario};
 use crate::summary::Summary;
 use crate::trace::Trace;
 use crate::worker::{Waiter, Worker};
-use hdrhistogram::Histogram;
 use std::collections::VecDeque;
 
 /// Everything that can happen. Small and `Copy`: it lives in the heap.
@@ -139,6 +138,10 @@ pub enum StopReason {
 #[derive(Default)]
 pub struct RunOptions {
     pub trace: Option<Trace>,
+    /// A progress line to feed (`progress.rs`); never changes a result.
+    pub progress: Option<std::sync::Arc<crate::progress::Progress>>,
+    /// Check the invariants after every event (`paranoid.rs`; slow).
+    pub paranoid: bool,
 }
 
 pub struct World {
@@ -156,7 +159,7 @@ pub struct World {
     /// Lambda functions and their event source mappings (`[[functions]]`).
     pub(crate) functions: Vec<Esm>,
     /// Processing times observed per worker group (adaptive heartbeats).
-    pub(crate) observed: Vec<Histogram<u64>>,
+    pub(crate) observed: Vec<crate::worker::Observed>,
     /// The scenario's handler, then each group's own; `group_handler` maps.
     pub(crate) handlers: Vec<Handler>,
     pub(crate) group_handler: Vec<usize>,
@@ -169,13 +172,21 @@ pub struct World {
     pub(crate) redrives_left: usize,
     pub(crate) seed: u64,
     events: u64,
+    progress: Option<std::sync::Arc<crate::progress::Progress>>,
+    paranoid: Option<Box<crate::paranoid::Paranoid>>,
 }
 
 impl World {
     pub fn new(s: &Scenario, opts: RunOptions) -> World {
+        let mut w = World::build(s, opts.trace);
+        w.progress = opts.progress;
+        w.paranoid = opts.paranoid.then(Box::default);
+        w
+    }
+
+    fn build(s: &Scenario, mut trace: Option<Trace>) -> World {
         let seed = s.seed;
         let workers = Worker::build_all(s, seed);
-        let mut trace = opts.trace;
         if let Some(t) = trace.as_mut() {
             t.with_queue_column(s.topology);
         }
@@ -228,7 +239,7 @@ impl World {
             workers,
             groups: s.workers.clone(),
             functions,
-            observed: s.workers.iter().map(|_| Histogram::new_with_bounds(1, 1 << 50, 2).expect("bounds")).collect(),
+            observed: s.workers.iter().map(|_| crate::worker::Observed::new()).collect(),
             handlers,
             group_handler,
             deps: s
@@ -242,6 +253,8 @@ impl World {
             redrives_left: s.queues.iter().map(|q| q.redrive_at_ns.len()).sum(),
             seed,
             events: 0,
+            progress: None,
+            paranoid: None,
         };
         for q in &s.queues {
             w.ev.add_lane(q.visibility_timeout_ns);
@@ -281,6 +294,7 @@ impl World {
     /// Run to the end and summarise. `limits` come from the scenario.
     pub fn run(mut self, s: &Scenario) -> Result<(Summary, Option<Trace>), Error> {
         let started = std::time::Instant::now();
+        let mut watch = crate::limits::Watch::new(s, self.progress.take());
         let stop = loop {
             if self.finished() {
                 break StopReason::Drained;
@@ -299,6 +313,11 @@ impl World {
             if !self.functions.is_empty() {
                 self.serve_pollers();
             }
+            if let Some(mut p) = self.paranoid.take() {
+                let checked = p.check(&self, &event);
+                self.paranoid = Some(p);
+                checked.map_err(|m| Error::Bug(format!("--paranoid: {m}")))?;
+            }
             if self.events >= s.run.max_events {
                 return Err(self.limit(format!(
                     "run.max_events = {} reached at t = {}s; raise it with --set run.max_events=N",
@@ -315,7 +334,14 @@ impl World {
                     crate::duration::format_seconds(self.ev.now())
                 )));
             }
+            if self.events.is_multiple_of(crate::limits::CHECK_EVERY) {
+                if let Some(m) = watch.check(&self, s) {
+                    watch.finish(&self);
+                    return Err(self.limit(m));
+                }
+            }
         };
+        watch.finish(&self);
         if cfg!(debug_assertions) {
             for b in &self.brokers {
                 b.check_invariants();
@@ -393,5 +419,6 @@ const _: () = assert!(std::mem::size_of::<Event>() <= 24);
 
 /// Run a scenario: the one entry point of the simulator core.
 pub fn run(s: &Scenario, opts: RunOptions) -> Result<(Summary, Option<Trace>), Error> {
+    crate::limits::check_start(s)?;
     World::new(s, opts).run(s)
 }

@@ -43,6 +43,7 @@ pub use report::{mean_ci, MeanCi};
 use crate::config::{Override, Source};
 use crate::error::{Error, InputError};
 use crate::output::write_atomic;
+use crate::progress::Progress;
 use crate::rng::replication_seed;
 use crate::scenario::Scenario;
 use crate::sim::{run, RunOptions};
@@ -52,6 +53,7 @@ use serde_json::{json, Value};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// What `dupsim sweep` was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -61,9 +63,12 @@ pub struct SweepOptions {
     pub overrides: Vec<Override>,
     /// Worker threads; None = available cores.
     pub threads: Option<usize>,
-    /// Output directory; None = `reports/<scenario name>/`.
+    /// Output directory; None = `reports/<scenario name>/` (the name made
+    /// safe by [`safe_dir_name`]).
     pub out: Option<PathBuf>,
     pub shard: Option<Shard>,
+    /// Write into a directory holding a report of other inputs.
+    pub force: bool,
 }
 
 /// Shard K of N (K is 1-based).
@@ -112,6 +117,7 @@ impl Plan {
     pub fn new(source: &Source, overrides: &[Override]) -> Result<Plan, InputError> {
         let base = source.resolve(overrides, None)?;
         let grid = grid::parse(source)?;
+        check_overrides(&grid, overrides)?;
         let scenarios =
             (0..grid.points()).map(|i| resolve_point(source, overrides, &grid, i)).collect::<Result<_, _>>()?;
         Ok(Plan {
@@ -140,6 +146,37 @@ impl Plan {
     fn runs(&self) -> usize {
         self.grid.points() * self.grid.replications as usize
     }
+}
+
+/// A `--set` that a sweep would silently ignore is an error: one on
+/// `sweep.*` (the grid is read from the file), or on a swept parameter (the
+/// point's value is set after it, at every point). Paths compare by their
+/// non-index segments, as `--set` applies them (`workers.0.x` is `workers.x`).
+fn check_overrides(grid: &Grid, overrides: &[Override]) -> Result<(), InputError> {
+    let canon = |p: &str| crate::config::canonical(p);
+    for o in overrides {
+        let flag = || format!("--set {}={}", o.path, o.value);
+        let op = canon(&o.path);
+        if op == "sweep" || op.starts_with("sweep.") {
+            return Err(InputError::flag(
+                flag(),
+                "--set cannot change the [sweep] table (the grid is read from the file); edit the file, or --set a parameter that is not swept",
+            ));
+        }
+        if let Some(p) = grid.params.iter().find(|p| {
+            let pp = canon(&p.path);
+            pp == op || pp.starts_with(&format!("{op}.")) || op.starts_with(&format!("{pp}."))
+        }) {
+            return Err(InputError::flag(
+                flag(),
+                format!(
+                    "`{}` is swept ([sweep] sets it at every point), so this --set would be ignored; remove it from [sweep] to fix its value, or drop the flag",
+                    p.path
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The overrides of one point: a parameter's value written as TOML, so a
@@ -274,10 +311,15 @@ struct Job {
 /// Run one job, write its partial file, and return the summary as read back
 /// from that file's text (so a fresh and a resumed run give the same numbers).
 /// One run of the grid: its summary without the wall-clock `perf`.
-fn run_point(plan: &Plan, job: Job) -> Result<Value, Error> {
+fn run_point(plan: &Plan, job: Job, progress: Option<&Arc<Progress>>) -> Result<Value, Error> {
     let mut scenario = plan.scenarios[job.point].clone();
     scenario.seed = plan.run_seed(job.point, job.rep);
-    let (summary, _) = run(&scenario, RunOptions::default()).map_err(|e| at_point(plan, job, e))?;
+    let opts = RunOptions { progress: progress.cloned(), ..RunOptions::default() };
+    let result = run(&scenario, opts);
+    if let Some(p) = progress {
+        p.run_done();
+    }
+    let (summary, _) = result.map_err(|e| at_point(plan, job, e))?;
     let mut value = summary.to_json();
     if let Some(map) = value.as_object_mut() {
         map.shift_remove("perf");
@@ -286,7 +328,7 @@ fn run_point(plan: &Plan, job: Job) -> Result<Value, Error> {
 }
 
 fn run_job(plan: &Plan, out: &Path, job: Job) -> Result<Value, Error> {
-    let value = run_point(plan, job)?;
+    let value = run_point(plan, job, None)?;
     let text = partial_text(plan, job.point, job.rep, value);
     write_partial(&partial_path(out, job.point, job.rep), &text)?;
     parse_partial(&text, plan, job.point, job.rep).ok_or_else(|| Error::Bug("partial file does not read back".into()))
@@ -294,10 +336,10 @@ fn run_job(plan: &Plan, out: &Path, job: Job) -> Result<Value, Error> {
 
 /// Run every point and replication in memory (no files; the global rayon
 /// pool), summaries without `perf`, grouped per point in grid order. Used by
-/// `dupsim check` on sweep scenarios.
-pub fn run_in_memory(plan: &Plan) -> Result<Vec<Vec<Value>>, Error> {
+/// `dupsim check` on sweep scenarios (with its progress line, if any).
+pub fn run_in_memory(plan: &Plan, progress: Option<&Arc<Progress>>) -> Result<Vec<Vec<Value>>, Error> {
     let jobs: Vec<Job> = all_jobs(plan).collect();
-    let summaries = jobs.par_iter().map(|&job| run_point(plan, job)).collect::<Result<Vec<_>, Error>>()?;
+    let summaries = jobs.par_iter().map(|&job| run_point(plan, job, progress)).collect::<Result<Vec<_>, Error>>()?;
     Ok(by_point(plan, summaries))
 }
 
@@ -394,7 +436,76 @@ pub struct SweepOutcome {
 }
 
 fn default_out(name: &str) -> PathBuf {
-    Path::new("reports").join(name)
+    Path::new("reports").join(safe_dir_name(name))
+}
+
+/// A scenario name made into one directory name that stays where it is put:
+/// letters, digits, `-`, `_` and `.` kept, every other run of characters
+/// (`/`, `\`, spaces, `..` at the start) becomes one `-`; at most 80
+/// characters; "scenario" if nothing is left. An absolute name or `../..`
+/// can no longer write outside `reports/`.
+pub fn safe_dir_name(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let trimmed: String = out.trim_start_matches(['.', '-']).trim_end_matches('-').chars().take(80).collect();
+    if trimmed.is_empty() {
+        "scenario".into()
+    } else {
+        trimmed
+    }
+}
+
+/// The inputs a sweep directory's outputs were made from: its manifest, or
+/// the report's results.json. (scenario file, hash, overrides)
+fn recorded_inputs(out: &Path) -> Option<(String, String, Vec<Value>)> {
+    [partial_dir(out).join("manifest.json"), out.join("results.json")].iter().find_map(|p| {
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()?;
+        let field = |k: &str| doc.get(k).and_then(Value::as_str).map(String::from);
+        let overrides = doc.get("overrides").and_then(Value::as_array).cloned().unwrap_or_default();
+        Some((field("scenario_file")?, field("scenario_hash")?, overrides))
+    })
+}
+
+/// Refuse to write into `out` when it holds something other than a sweep of
+/// the same scenario file with the same `--set` flags (a report of another
+/// scenario, or of a quick look with other overrides, or not a sweep at
+/// all), unless `force`. An edited scenario file regenerates its own report.
+fn check_out(out: &Path, plan: &Plan, force: bool) -> Result<(), Error> {
+    if force {
+        return Ok(());
+    }
+    if out.exists() && !out.is_dir() {
+        return Err(InputError::path(out, "exists and is not a directory").into());
+    }
+    let Ok(mut entries) = std::fs::read_dir(out) else { return Ok(()) };
+    if entries.next().is_none() {
+        return Ok(());
+    }
+    let flags: Vec<Value> = plan.override_flags().into_iter().map(Value::String).collect();
+    let hint = "use --out DIR for another directory, or --force to write into it anyway";
+    match recorded_inputs(out) {
+        Some((_, hash, _)) if hash == plan.hash => Ok(()),
+        Some((file, _, overrides)) if file == plan.file && overrides == flags => Ok(()),
+        Some((file, _, overrides)) => {
+            let shown: Vec<String> = overrides.iter().map(|o| o.as_str().unwrap_or("?").to_string()).collect();
+            let sets =
+                if shown.is_empty() { "no --set".to_string() } else { format!("--set {}", shown.join(" --set ")) };
+            Err(InputError::path(
+                out,
+                format!("holds a sweep report of other inputs ({file} with {sets}); not overwriting it: {hint}"),
+            )
+            .into())
+        }
+        None => {
+            Err(InputError::path(out, format!("exists and holds files that are not a sweep report; {hint}")).into())
+        }
+    }
 }
 
 /// Run a sweep (or one shard of it) and write its outputs.
@@ -402,6 +513,7 @@ pub fn sweep(opts: &SweepOptions) -> Result<SweepOutcome, Error> {
     let source = Source::load(&opts.scenario)?;
     let plan = Plan::new(&source, &opts.overrides)?;
     let out = opts.out.clone().unwrap_or_else(|| default_out(&plan.name));
+    check_out(&out, &plan, opts.force)?;
     let threads = match opts.threads {
         Some(0) => return Err(InputError::flag("--threads 0", "expected at least 1 thread").into()),
         Some(n) => n,
@@ -483,7 +595,7 @@ fn plan_from_dir(dir: &Path) -> Result<Plan, Error> {
 
 /// Join the partial files of `dirs` (shards of one sweep) and write the
 /// report into `out` (default: the first directory).
-pub fn merge(dirs: &[PathBuf], out: Option<&Path>) -> Result<SweepOutcome, Error> {
+pub fn merge(dirs: &[PathBuf], out: Option<&Path>, force: bool) -> Result<SweepOutcome, Error> {
     let first = dirs.first().ok_or_else(|| InputError::flag("merge", "give at least one directory"))?;
     let plan = plan_from_dir(first)?;
     for dir in &dirs[1..] {
@@ -499,6 +611,7 @@ pub fn merge(dirs: &[PathBuf], out: Option<&Path>) -> Result<SweepOutcome, Error
         }
     }
     let out = out.unwrap_or(first).to_path_buf();
+    check_out(&out, &plan, force)?;
     write_manifest(&plan, &out)?;
     let found: Vec<Option<Value>> =
         all_jobs(&plan).map(|j| dirs.iter().find_map(|d| load_partial(d, &plan, j.point, j.rep))).collect();
@@ -541,6 +654,7 @@ pub fn cmd_sweep(
     threads: Option<usize>,
     out: Option<&Path>,
     shard: Option<&str>,
+    force: bool,
 ) -> Result<i32, Error> {
     let opts = SweepOptions {
         scenario: scenario.to_path_buf(),
@@ -548,6 +662,7 @@ pub fn cmd_sweep(
         threads,
         out: out.map(Path::to_path_buf),
         shard: shard.map(Shard::parse).transpose()?,
+        force,
     };
     let o = sweep(&opts)?;
     if o.written.is_empty() {
@@ -559,8 +674,8 @@ pub fn cmd_sweep(
 }
 
 /// `dupsim merge`.
-pub fn cmd_merge(dirs: &[PathBuf], out: Option<&Path>) -> Result<i32, Error> {
-    let o = merge(dirs, out)?;
+pub fn cmd_merge(dirs: &[PathBuf], out: Option<&Path>, force: bool) -> Result<i32, Error> {
+    let o = merge(dirs, out, force)?;
     eprintln!("wrote {} in {}", o.written.join(", "), o.out.display());
     Ok(0)
 }
@@ -578,6 +693,28 @@ mod tests {
         let s: Vec<Shard> = (1..=3).map(|k| Shard { k, n: 3 }).collect();
         for p in 0..10 {
             assert_eq!(s.iter().filter(|s| s.has(p)).count(), 1);
+        }
+    }
+
+    #[test]
+    fn hostile_names_make_one_safe_directory() {
+        for (name, dir) in [
+            ("vt-heartbeat-sweep", "vt-heartbeat-sweep"),
+            ("../../etc", "etc"),
+            ("/tmp/abs", "tmp-abs"),
+            ("..", "scenario"),
+            ("", "scenario"),
+            ("a b/c\\d", "a-b-c-d"),
+            ("Zürich", "Z-rich"),
+            (".hidden", "hidden"),
+        ] {
+            assert_eq!(safe_dir_name(name), dir, "{name}");
+        }
+        assert_eq!(safe_dir_name(&"x".repeat(500)).len(), 80);
+        for name in ["../../x", "/abs", "..", "a/../../b", "C:\\x"] {
+            let p = default_out(name);
+            assert_eq!(p.components().count(), 2, "{}", p.display());
+            assert!(p.starts_with("reports") && !p.components().any(|c| c == std::path::Component::ParentDir));
         }
     }
 

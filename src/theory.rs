@@ -585,7 +585,7 @@ fn replicate(case: &Case, scenario: &Scenario) -> Result<f64, Error> {
             // The first 5% of messages are the warm-up (the queue starts empty).
             let warmup = scenario.run.messages.unwrap_or(0) / 20;
             tap.0.lock().expect("fresh tap").warmup = warmup;
-            let opts = crate::RunOptions { trace: Some(Trace::new(Box::new(tap.clone()))) };
+            let opts = crate::RunOptions { trace: Some(Trace::new(Box::new(tap.clone()))), ..Default::default() };
             let (_, trace) = crate::run(scenario, opts)?;
             if let Some(t) = trace {
                 t.finish().map_err(|e| Error::Io(format!("theory trace: {e}")))?;

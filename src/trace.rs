@@ -79,19 +79,34 @@ impl Kind {
     }
 }
 
-/// Writes trace rows; the first I/O error is kept and reported at the end.
+/// Writes trace rows with a real CSV writer (RFC 4180 quoting: a worker
+/// name or detail with a comma, quote or line break is quoted); the first
+/// I/O error is kept and reported at the end.
 pub struct Trace {
-    out: io::BufWriter<Box<dyn Write + Send>>,
+    out: csv::Writer<Box<dyn Write + Send>>,
     error: Option<io::Error>,
     rows: u64,
+    /// Reused text of the numeric fields (no allocation per row).
+    scratch: String,
     header_written: bool,
     queue_column: bool,
 }
 
 impl Trace {
     pub fn new(out: Box<dyn Write + Send>) -> Trace {
-        let out = io::BufWriter::with_capacity(1 << 16, out);
-        Trace { out, error: None, rows: 0, header_written: false, queue_column: false }
+        let out = csv::WriterBuilder::new()
+            .has_headers(false)
+            .quote_style(csv::QuoteStyle::Necessary)
+            .buffer_capacity(1 << 16)
+            .from_writer(out);
+        Trace {
+            out,
+            error: None,
+            rows: 0,
+            scratch: String::with_capacity(64),
+            header_written: false,
+            queue_column: false,
+        }
     }
 
     /// Add the `queue` column (before the first row).
@@ -103,7 +118,8 @@ impl Trace {
     fn header(&mut self) {
         if !self.header_written {
             self.header_written = true;
-            let r = writeln!(self.out, "{}", if self.queue_column { HEADER_WITH_QUEUE } else { HEADER });
+            let header = if self.queue_column { HEADER_WITH_QUEUE } else { HEADER };
+            let r = self.out.write_record(header.split(',')).map_err(io::Error::from);
             self.check(r);
         }
     }
@@ -114,8 +130,10 @@ impl Trace {
         }
     }
 
-    /// One row. `msg` and `receive` are left empty when `None`; `queue` is
-    /// written only when the trace has the column.
+    /// One row: every field of the `t_s,event,msg,worker,receive,detail`
+    /// contract (and `queue` when the trace has that column), written by this
+    /// one function. `msg` and `receive` are left empty when `None`; `t_s` is
+    /// exact (up to nine decimals, no trailing zeros).
     #[allow(clippy::too_many_arguments)]
     pub fn row(
         &mut self,
@@ -127,14 +145,17 @@ impl Trace {
         detail: &str,
         queue: Option<&str>,
     ) {
+        use std::fmt::Write as _;
         self.header();
         if self.error.is_some() {
             return;
         }
         self.rows += 1;
+        let buf = &mut self.scratch;
+        buf.clear();
         let (s, frac) = (t / NS_PER_S, t % NS_PER_S);
-        let r = if frac == 0 {
-            write!(self.out, "{s}")
+        let _ = if frac == 0 {
+            write!(buf, "{s}")
         } else {
             let mut digits = frac;
             let mut width = 9;
@@ -142,32 +163,20 @@ impl Trace {
                 digits /= 10;
                 width -= 1;
             }
-            write!(self.out, "{s}.{digits:0width$}")
+            write!(buf, "{s}.{digits:0width$}")
         };
-        self.check(r);
-        let r = write!(self.out, ",{},", kind.name());
-        self.check(r);
+        let t_end = buf.len();
         if let Some(m) = msg {
-            let r = write!(self.out, "{m}");
-            self.check(r);
+            let _ = write!(buf, "{m}");
         }
-        let r = write!(self.out, ",{worker},");
-        self.check(r);
+        let msg_end = buf.len();
         if let Some(rc) = receive {
-            let r = write!(self.out, "{rc}");
-            self.check(r);
+            let _ = write!(buf, "{rc}");
         }
-        let r = if detail.contains([',', '"', '\n']) {
-            write!(self.out, ",\"{}\"", detail.replace('"', "\"\""))
-        } else {
-            write!(self.out, ",{detail}")
-        };
-        self.check(r);
-        let r = match (self.queue_column, queue) {
-            (true, Some(q)) if q.contains([',', '"', '\n']) => writeln!(self.out, ",\"{}\"", q.replace('"', "\"\"")),
-            (true, q) => writeln!(self.out, ",{}", q.unwrap_or("")),
-            (false, _) => writeln!(self.out),
-        };
+        let fields =
+            [&buf[..t_end], kind.name(), &buf[t_end..msg_end], worker, &buf[msg_end..], detail, queue.unwrap_or("")];
+        let n = if self.queue_column { 7 } else { 6 };
+        let r = self.out.write_record(&fields[..n]).map_err(io::Error::from);
         self.check(r);
     }
 
@@ -296,5 +305,27 @@ mod tests {
         let text = buf.text();
         assert_eq!(text, format!("{HEADER_WITH_QUEUE}\n0,send,1,,,,orders\n0.000000001,crash,,A,,,\n"));
         assert_eq!(parse(&text).unwrap()[0].queue, "orders");
+    }
+
+    #[test]
+    fn worker_names_and_details_with_commas_quotes_and_non_ascii_round_trip() {
+        // Issue 15: worker names were written unquoted, so a comma in a
+        // name shifted every later column.
+        let names = ["a,b", "say \"hi\"", "Zürich-東京", "line\nbreak", " spaced ", ""];
+        let buf = MemoryBuffer::default();
+        let mut t = Trace::new(Box::new(buf.clone()));
+        for (i, n) in names.iter().enumerate() {
+            t.row(i as u64 * NS_PER_S, Kind::Receive, Some(i as u64), n, Some(1), n, None);
+        }
+        t.finish().unwrap();
+        let text = buf.text();
+        assert!(text.starts_with(&format!("{HEADER}\n0,receive,0,\"a,b\",1,\"a,b\"\n")), "{text}");
+        assert!(text.contains("\n1,receive,1,\"say \"\"hi\"\"\",1,\"say \"\"hi\"\"\"\n"), "{text}");
+        assert!(text.contains("\n2,receive,2,Zürich-東京,1,Zürich-東京\n"), "{text}");
+        let rows = parse(&text).unwrap();
+        assert_eq!(rows.len(), names.len());
+        for (r, n) in rows.iter().zip(names) {
+            assert_eq!((r.worker.as_str(), r.detail.as_str(), r.receive), (n, n, Some(1)));
+        }
     }
 }

@@ -10,7 +10,7 @@ fn trace_of(path: &str) -> String {
     let source = dupsim::Source::load(std::path::Path::new(path)).unwrap();
     let scenario = source.resolve(&[], None).unwrap();
     let buf = MemoryBuffer::default();
-    let opts = dupsim::RunOptions { trace: Some(Trace::new(Box::new(buf.clone()))) };
+    let opts = dupsim::RunOptions { trace: Some(Trace::new(Box::new(buf.clone()))), ..Default::default() };
     let (_, trace) = dupsim::run(&scenario, opts).unwrap();
     trace.unwrap().finish().unwrap();
     buf.text()

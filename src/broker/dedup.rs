@@ -45,6 +45,12 @@ impl Dedup {
         true
     }
 
+    /// Bytes held, for the memory limit (hash map entries estimated at twice their size).
+    pub fn footprint(&self) -> u64 {
+        use crate::limits::bytes_of;
+        2 * bytes_of::<(u64, Nanos)>(self.until.capacity()) + bytes_of::<(Nanos, u64)>(self.expiry.capacity())
+    }
+
     /// Ids currently remembered (for memory accounting and tests).
     pub fn tracked(&self) -> usize {
         self.until.len()

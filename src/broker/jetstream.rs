@@ -160,6 +160,15 @@ enum Match {
 }
 
 impl JetStream {
+    /// Bytes held by the stream ring, the redelivery queue and the
+    /// deduplication window, for the memory limit.
+    pub fn footprint(&self) -> u64 {
+        use crate::limits::bytes_of;
+        bytes_of::<Msg>(self.ring.capacity())
+            + bytes_of::<(u64, u32)>(self.rdq.capacity())
+            + self.dedup.as_ref().map_or(0, Dedup::footprint)
+    }
+
     pub fn new(cfg: Queue, q: u16) -> JetStream {
         let dedup = cfg.nats.msg_id.then(|| Dedup::new(cfg.nats.duplicate_window_ns));
         JetStream {

@@ -271,6 +271,23 @@ impl Broker {
         }
     }
 
+    /// Bytes held, for the memory limit (`limits.rs`).
+    pub fn footprint(&self) -> u64 {
+        match self {
+            Broker::Sqs(b) => b.footprint(),
+            Broker::JetStream(b) => b.footprint(),
+            Broker::NatsCore(b) => b.footprint(),
+        }
+    }
+
+    /// The SQS queue behind this broker, if it is one (`--paranoid` checks).
+    pub fn as_sqs(&self) -> Option<&sqs::Sqs> {
+        match self {
+            Broker::Sqs(b) => Some(b),
+            _ => None,
+        }
+    }
+
     pub fn check_invariants(&self) {
         match self {
             Broker::Sqs(b) => b.check_invariants(),

@@ -90,6 +90,14 @@ pub struct NatsCore {
 }
 
 impl NatsCore {
+    /// Bytes held by the message ring and the subscriptions, for the memory limit.
+    pub fn footprint(&self) -> u64 {
+        use crate::limits::bytes_of;
+        bytes_of::<Msg>(self.ring.capacity())
+            + bytes_of::<Sub>(self.subs.capacity())
+            + bytes_of::<u32>(self.woken.capacity())
+    }
+
     pub fn new(cfg: Queue, q: u16, rng: Stream) -> NatsCore {
         NatsCore {
             cfg,

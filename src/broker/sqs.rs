@@ -104,6 +104,24 @@ pub struct Sqs {
 }
 
 impl Sqs {
+    /// Bytes held by the ring, the visible set, FIFO groups and the DLQ, for
+    /// the memory limit (`limits.rs`).
+    pub fn footprint(&self) -> u64 {
+        use crate::limits::bytes_of;
+        let visible = match &self.visible {
+            VisibleSet::OldestSent(heap) => bytes_of::<Reverse<u64>>(heap.capacity()),
+            VisibleSet::BecameVisible(queue) => bytes_of::<(u64, u32)>(queue.capacity()),
+        };
+        let fifo = self.fifo.as_ref().map_or(0, |f| f.groups.footprint());
+        bytes_of::<Msg>(self.ring.capacity()) + visible + fifo + bytes_of::<DeadLetter>(self.dlq.capacity())
+    }
+
+    /// The ids the ring spans (finished ones are tombstones), for
+    /// `--paranoid` checks.
+    pub fn ids(&self) -> std::ops::Range<u64> {
+        self.base..self.base + self.ring.len() as u64
+    }
+
     /// Queue number `q` of the world; `seed` draws FIFO message groups.
     pub fn new(cfg: Queue, q: u16, seed: u64, rng: Stream) -> Sqs {
         let fifo = (cfg.kind == QueueKind::SqsFifo).then(|| {

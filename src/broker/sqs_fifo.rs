@@ -191,6 +191,13 @@ impl Groups {
         assert_eq!(listed, self.ready_count, "ready groups");
     }
 
+    /// Bytes held, for the memory limit.
+    pub fn footprint(&self) -> u64 {
+        use crate::limits::bytes_of;
+        let pending: u64 = self.groups.iter().map(|g| bytes_of::<u64>(g.pending.capacity())).sum();
+        bytes_of::<Group>(self.groups.capacity()) + pending + bytes_of::<Reverse<(u64, u32)>>(self.ready.capacity())
+    }
+
     /// Live message ids of group `g` (for invariant checks).
     pub fn members(&self, g: u32) -> impl Iterator<Item = u64> + '_ {
         self.groups[g as usize].pending.iter().copied()

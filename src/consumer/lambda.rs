@@ -279,12 +279,14 @@ impl World {
         for p in 0..target {
             let esm = &mut self.functions[f];
             if p == esm.pollers.len() {
-                let cap = esm.batch_max;
+                // Batches grow as records arrive (and keep their capacity):
+                // reserving `batch_max` (up to 10,000) for each of up to
+                // 100,000 pollers up front could take tens of GiB.
                 esm.pollers.push(Poller {
                     gen: 0,
                     phase: Phase::Off,
-                    batch: Vec::with_capacity(cap),
-                    outcome: Vec::with_capacity(cap),
+                    batch: Vec::new(),
+                    outcome: Vec::new(),
                     number: 0,
                     first_receive_ns: 0,
                     gather_until_ns: 0,

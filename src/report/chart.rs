@@ -254,12 +254,11 @@ fn tmp_path(path: &Path, ext: &str) -> Result<PathBuf, ChartError> {
 }
 
 fn rename_into_place(tmp: &Path, path: &Path) -> Result<(), ChartError> {
-    std::fs::rename(tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(tmp);
-        file_err(path, e)
-    })
+    crate::output::place(tmp, path).map_err(|e| file_err(path, e))
 }
 
+/// SVG text is written by `output.rs` (atomic for a regular file, straight
+/// into a FIFO, device or standard output).
 fn write_svg<F>(path: &Path, size: (u32, u32), draw: F) -> Result<(), ChartError>
 where
     F: FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> DrawResult,
@@ -270,19 +269,17 @@ where
         draw(&root).map_err(|e| file_err(path, e))?;
         root.present().map_err(|e| file_err(path, e))?;
     }
-    let tmp = tmp_path(path, "")?;
-    if let Err(e) = std::fs::write(&tmp, buf.as_bytes()) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(file_err(path, e));
-    }
-    rename_into_place(&tmp, path)
+    crate::output::write_atomic(path, buf.as_bytes()).map_err(|e| file_err(path, e))
 }
 
+/// plotters writes a PNG to a named file: a temporary one beside the real
+/// target, then put in place by `output::place`.
 fn write_png<F>(path: &Path, size: (u32, u32), draw: F) -> Result<(), ChartError>
 where
     F: FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> DrawResult,
 {
-    let tmp = tmp_path(path, ".png")?;
+    let real = crate::output::real_path(path).map_err(|e| file_err(path, e))?;
+    let tmp = tmp_path(&real, ".png")?;
     let result = {
         let root = BitMapBackend::new(&tmp, size).into_drawing_area();
         draw(&root).and_then(|()| root.present().msg())
@@ -796,9 +793,13 @@ mod tests {
         timeline_chart(&one, &[], "one", &dir.path().join("one.svg")).expect("single bar");
         timeline_chart(&[], &global, "marks only", &dir.path().join("m.png")).expect("marks only");
         assert!(timeline_chart(&bars, &marks, "t", &dir.path().join("x.pdf")).is_err());
+        // Like every output (output.rs), a missing directory is created.
         let missing_dir = dir.path().join("nope").join("x.svg");
-        let err = timeline_chart(&bars, &marks, "t", &missing_dir).expect_err("no dir");
-        assert!(err.to_string().contains("x.svg"), "error names the file: {err}");
+        timeline_chart(&bars, &marks, "t", &missing_dir).expect("parent created");
+        let is_dir = dir.path().join("d.svg");
+        std::fs::create_dir(&is_dir).unwrap();
+        let err = timeline_chart(&bars, &marks, "t", &is_dir).expect_err("a directory");
+        assert!(err.to_string().contains("d.svg"), "error names the file: {err}");
     }
 
     #[test]

@@ -199,8 +199,8 @@ fn range_values(what: &str, t: &toml::Table, span: &Range<usize>) -> Result<Vec<
 fn duration_range(from: &str, to: &str, step: &str) -> Result<Vec<(toml::Value, String)>, String> {
     let (a, b, s) = (duration::parse(from)?, duration::parse(to)?, duration::parse(step)?);
     let count = steps(a as f64, b as f64, s as f64)?;
-    let value = |i: usize| -> Nanos { a + s * i as u64 };
-    Ok((0..count).map(|i| duration::format_human(value(i))).map(|t| (toml::Value::String(t.clone()), t)).collect())
+    let value = |i: usize| -> Option<Nanos> { a.checked_add(s.checked_mul(i as u64)?).filter(|v| *v <= b) };
+    Ok((0..count).map_while(value).map(duration::format_human).map(|t| (toml::Value::String(t.clone()), t)).collect())
 }
 
 fn number_range(
@@ -210,11 +210,11 @@ fn number_range(
 ) -> Result<Vec<(toml::Value, String)>, String> {
     let int = |v: &toml::Value| v.as_integer();
     if let (Some(a), Some(b), Some(s)) = (int(from), int(to), int(step)) {
-        let count = steps(a as f64, b as f64, s as f64)?;
-        return Ok((0..count as i64)
-            .map(|i| toml::Value::Integer(a + s * i))
-            .map(|v| (v.clone(), v.to_string()))
-            .collect());
+        steps(a as f64, b as f64, s as f64)?; // the same checks as other ranges
+                                              // Exact count in i128 (f64 loses precision near i64::MAX).
+        let count = (i128::from(b) - i128::from(a)) / i128::from(s) + 1;
+        let value = |i: i128| i64::try_from(i128::from(a) + i128::from(s) * i).ok();
+        return Ok((0..count).map_while(value).map(toml::Value::Integer).map(|v| (v.clone(), v.to_string())).collect());
     }
     let num = |v: &toml::Value| v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
     let (Some(a), Some(b), Some(s)) = (num(from), num(to), num(step)) else {
@@ -226,18 +226,23 @@ fn number_range(
 }
 
 /// How many values from..=to in steps of `step` (the last may fall short of `to`).
+/// Every bound must be a finite number: NaN or infinity is an error, never
+/// an empty or endless range.
 fn steps(from: f64, to: f64, step: f64) -> Result<usize, String> {
-    if step.is_nan() || step <= 0.0 {
+    if let Some((k, v)) = [("from", from), ("to", to), ("step", step)].into_iter().find(|(_, v)| !v.is_finite()) {
+        return Err(format!("`{k}` is {v}; a range needs finite numbers"));
+    }
+    if step <= 0.0 {
         return Err("step must be greater than zero".into());
     }
     if to < from {
         return Err("`to` is smaller than `from`".into());
     }
     let count = ((to - from) / step + 1e-9).floor() + 1.0;
-    if count > MAX_VALUES as f64 {
+    if count.is_nan() || count > MAX_VALUES as f64 {
         return Err(format!("the range has more than {MAX_VALUES} values"));
     }
-    Ok(count as usize)
+    Ok((count as usize).max(1))
 }
 
 /// Give each parameter a short label name; full paths if two would clash.
@@ -323,12 +328,30 @@ mod tests {
             ("\"queue.visibility_timeout\" = [\"30s\", \"30s\"]", "twice"),
             ("\"a\" = [1]\nreplications = 0", "replications"),
             ("replications = 2", "names no parameter"),
+            // Issue 15: a NaN bound made an empty range and a panic later.
+            ("\"queue.short_poll_miss\" = { from = nan, to = 0.5, step = 0.1 }", "finite"),
+            ("\"queue.short_poll_miss\" = { from = 0.0, to = nan, step = 0.1 }", "finite"),
+            ("\"queue.short_poll_miss\" = { from = 0.0, to = 0.5, step = nan }", "finite"),
+            ("\"queue.short_poll_miss\" = { from = inf, to = inf, step = 1.0 }", "finite"),
+            ("\"queue.short_poll_miss\" = { from = -inf, to = 0.5, step = 0.1 }", "finite"),
         ] {
             let e = grid(sweep).expect_err(sweep);
             assert!(e.message.contains(needle), "{sweep}: {e}");
             assert!(e.to_string().starts_with("t.toml:"), "{e}");
             assert!(matches!(e.location, crate::error::Location::File { line: 8.., .. }), "{sweep}: {e}");
         }
+    }
+
+    #[test]
+    fn extreme_integer_and_duration_ranges_stay_in_bounds() {
+        let g =
+            grid("\"run.max_events\" = { from = 9223372036854775806, to = 9223372036854775807, step = 1 }").unwrap();
+        assert_eq!(texts(&g.params[0]), ["9223372036854775806", "9223372036854775807"]);
+        let g =
+            grid("\"run.max_events\" = { from = 0, to = 9223372036854775807, step = 4611686018427387904 }").unwrap();
+        assert_eq!(g.params[0].values.len(), 2);
+        let g = grid("\"queue.retention\" = { from = \"0s\", to = \"3650d\", step = \"3650d\" }").unwrap();
+        assert_eq!(texts(&g.params[0]), ["0s", "3650d"]);
     }
 
     #[test]

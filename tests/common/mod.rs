@@ -17,6 +17,16 @@ pub fn try_run_text(text: &str, sets: &[&str]) -> Result<Summary, dupsim::Error>
     Ok(dupsim::run(&scenario, dupsim::RunOptions::default())?.0)
 }
 
+/// Like [`run_text`], with the invariants checked after every event
+/// (`--paranoid`); a broken invariant fails the run.
+pub fn run_text_paranoid(text: &str, sets: &[&str]) -> Summary {
+    let source = Source::from_text(Path::new("test.toml"), text.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let overrides: Vec<Override> = sets.iter().map(|s| Override::parse(s).unwrap()).collect();
+    let scenario = source.resolve(&overrides, None).unwrap_or_else(|e| panic!("{e}"));
+    let opts = dupsim::RunOptions { paranoid: true, ..Default::default() };
+    dupsim::run(&scenario, opts).unwrap_or_else(|e| panic!("paranoid run failed: {e}")).0
+}
+
 /// The summary JSON without the wall-clock `perf` block.
 pub fn json_without_perf(s: &Summary) -> String {
     let mut v = s.to_json();
@@ -41,7 +51,7 @@ pub fn trace_rows(text: &str, sets: &[&str]) -> Vec<String> {
     let overrides: Vec<_> = sets.iter().map(|s| dupsim::Override::parse(s).unwrap()).collect();
     let scenario = source.resolve(&overrides, None).unwrap();
     let buf = MemoryBuffer::default();
-    let opts = dupsim::RunOptions { trace: Some(Trace::new(Box::new(buf.clone()))) };
+    let opts = dupsim::RunOptions { trace: Some(Trace::new(Box::new(buf.clone()))), ..Default::default() };
     let (_, trace) = dupsim::run(&scenario, opts).unwrap();
     trace.unwrap().finish().unwrap();
     buf.text().lines().skip(1).map(str::to_string).collect()
@@ -54,7 +64,8 @@ pub fn trace_run(text: &str, sets: &[&str]) -> (Vec<String>, Summary) {
     let overrides: Vec<Override> = sets.iter().map(|s| Override::parse(s).unwrap()).collect();
     let scenario = source.resolve(&overrides, None).unwrap();
     let buf = dupsim::trace::MemoryBuffer::default();
-    let opts = dupsim::RunOptions { trace: Some(dupsim::trace::Trace::new(Box::new(buf.clone()))) };
+    let opts =
+        dupsim::RunOptions { trace: Some(dupsim::trace::Trace::new(Box::new(buf.clone()))), ..Default::default() };
     let (summary, trace) = dupsim::run(&scenario, opts).unwrap();
     trace.unwrap().finish().unwrap();
     (buf.text().lines().skip(1).map(str::to_string).collect(), summary)
