@@ -19,6 +19,7 @@ pub mod engine;
 pub mod error;
 pub mod expect;
 pub mod idempotency;
+pub mod lease;
 pub mod metrics;
 pub mod network;
 pub mod output;

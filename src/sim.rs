@@ -147,6 +147,8 @@ pub struct World {
     pub(crate) groups: Vec<crate::scenario::WorkerGroup>,
     /// Processing times observed per worker group (adaptive heartbeats).
     pub(crate) observed: Vec<Histogram<u64>>,
+    /// Ack latencies observed per worker group (Pub/Sub lease management).
+    pub(crate) leases: Vec<crate::lease::AckHistogram>,
     /// The scenario's handler, then each group's own; `group_handler` maps.
     pub(crate) handlers: Vec<Handler>,
     pub(crate) group_handler: Vec<usize>,
@@ -176,6 +178,10 @@ impl World {
                 let mut m = Metrics::new(s.run.bucket_ns);
                 if q.kind == crate::scenario::QueueKind::SqsFifo {
                     m.track_order(q.fifo.groups);
+                }
+                if q.kind == crate::scenario::QueueKind::Pubsub && q.pubsub.ordering {
+                    m.track_order(q.fifo.groups);
+                    m.ordering_replays = Some(0);
                 }
                 m
             })
@@ -207,6 +213,7 @@ impl World {
             workers,
             groups: s.workers.clone(),
             observed: s.workers.iter().map(|_| Histogram::new_with_bounds(1, 1 << 50, 2).expect("bounds")).collect(),
+            leases: s.workers.iter().map(|_| crate::lease::AckHistogram::default()).collect(),
             handlers,
             group_handler,
             deps: s

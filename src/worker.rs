@@ -61,6 +61,8 @@ pub struct Slot {
     pub seq: u32,
     /// The slot waiting for this one to finish ([`NO_SLOT`]: none).
     pub then: u32,
+    /// When the worker got the message (Pub/Sub lease management).
+    pub received_ns: Nanos,
 }
 
 /// No slot.
@@ -82,6 +84,7 @@ impl Default for Slot {
             group: 0,
             seq: 0,
             then: NO_SLOT,
+            received_ns: 0,
         }
     }
 }
@@ -179,13 +182,20 @@ impl World {
     fn poll(&mut self, w: u32) {
         let max = self.group_of(w).receive.max as usize;
         let wait = self.group_of(w).receive.wait_ns;
+        // Pub/Sub flow control: at most max_messages outstanding per client.
+        let outstanding_cap = match &self.group_of(w).heartbeat {
+            Heartbeat::PubsubLease(l) => l.max_messages as usize,
+            _ => usize::MAX,
+        };
         let worker = &mut self.workers[w as usize];
-        if !worker.alive || worker.polling || worker.free_slots.is_empty() {
+        let outstanding = worker.slots.len() - worker.free_slots.len();
+        let room = worker.free_slots.len().min(outstanding_cap.saturating_sub(outstanding));
+        if !worker.alive || worker.polling || room == 0 {
             return;
         }
         worker.polling = true;
         worker.poll_gen = worker.poll_gen.wrapping_add(1);
-        worker.want = max.min(worker.free_slots.len());
+        worker.want = max.min(room);
         worker.poll_start_ns = self.ev.now();
         let gen = worker.poll_gen;
         let call = self.net.call(ApiKind::Receive);
@@ -356,6 +366,8 @@ impl World {
         let interval = match self.group_of(w).heartbeat {
             Heartbeat::None => None,
             Heartbeat::Fixed { interval_ns, .. } | Heartbeat::Adaptive { interval_ns, .. } => Some(interval_ns),
+            // The Pub/Sub client modAcks a message as soon as it has it.
+            Heartbeat::PubsubLease(_) => Some(0),
         };
         let worker = &mut self.workers[w as usize];
         let Some(s) = worker.free_slots.pop() else {
@@ -374,6 +386,7 @@ impl World {
             group: d.group,
             seq: d.seq,
             phase: Phase::Waiting,
+            received_ns: now,
             ..Slot::default()
         };
         self.busy_slots += 1;
@@ -551,6 +564,11 @@ impl World {
         let q = self.q(w);
         let slot = self.workers[w as usize].slots[s as usize];
         self.record_processing(w, &slot);
+        let g = self.workers[w as usize].group;
+        if matches!(self.groups[g].heartbeat, Heartbeat::PubsubLease(_)) {
+            // The client's histogram of ack latencies (receipt to ack).
+            self.leases[g].record(now - slot.received_ns);
+        }
         self.brokers[q].set_fate(slot.handle, Fate::Succeeded, now);
         self.workers[w as usize].slots[s as usize].phase = Phase::Finishing;
         let call = self.net.call(ApiKind::Delete);
@@ -618,6 +636,7 @@ impl World {
                 let p99 = self.observed[g].value_at_quantile(0.99) as f64;
                 min_extend_ns.max((p99 * multiple) as Nanos)
             }
+            Heartbeat::PubsubLease(l) => self.leases[g].deadline_s(&l) * crate::duration::NS_PER_S,
         }
     }
 
@@ -660,7 +679,7 @@ impl World {
         self.obs.m[q].api.change_visibility += 1;
         self.obs.m[q].api.billed += 1;
         let now = self.ev.now();
-        let outcome = self.brokers[q].change_visibility(&mut self.ev, h, t_ns);
+        let outcome = self.brokers[q].change_visibility(&mut self.ev, &mut self.obs, h, t_ns);
         let name = &self.workers[w as usize].name;
         let (kind, detail) = match (heartbeat, outcome) {
             (true, _) => (Kind::Heartbeat, outcome.reason()),
@@ -670,6 +689,14 @@ impl World {
             (false, ChangeOutcome::ChangedByOlderHandle) => (Kind::ChangeVisibility, "backoff by an older handle"),
             (false, _) => (Kind::ChangeVisibility, outcome.reason()),
         };
+        if kind == Kind::Heartbeat && outcome.changed() && self.obs.tracing() {
+            if let Heartbeat::PubsubLease(_) = self.group_of(w).heartbeat {
+                // Pub/Sub: the trace says which deadline each modAck asked for.
+                let detail = format!("modAck {}", crate::duration::format_seconds(t_ns));
+                let name = &self.workers[w as usize].name;
+                return self.obs.trace(q, now, kind, Some(h.id), name, Some(h.receive), &detail);
+            }
+        }
         self.obs.trace(q, now, kind, Some(h.id), name, Some(h.receive), detail);
     }
 
@@ -678,11 +705,25 @@ impl World {
         if slot.phase == Phase::Finishing {
             return;
         }
+        let q = self.q(w);
         let interval_ns = match self.group_of(w).heartbeat {
             Heartbeat::None => return,
             Heartbeat::Fixed { interval_ns, .. } | Heartbeat::Adaptive { interval_ns, .. } => interval_ns,
+            Heartbeat::PubsubLease(l) => {
+                let now = self.ev.now();
+                if crate::lease::past_max_lease(&l, slot.received_ns, now) {
+                    // Dropped from lease management: no more modAcks; the
+                    // message comes back when its last deadline runs out.
+                    let name = &self.workers[w as usize].name;
+                    let h = slot.handle;
+                    let detail = "dropped from lease management (max_lease_duration)";
+                    self.obs.trace(q, now, Kind::Heartbeat, Some(h.id), name, Some(h.receive), detail);
+                    return;
+                }
+                let g = self.workers[w as usize].group;
+                crate::lease::renewal_after_ns(self.leases[g].deadline_s(&l))
+            }
         };
-        let q = self.q(w);
         self.obs.m[q].heartbeats += 1;
         let call = self.net.call(ApiKind::ChangeVisibility);
         if !call.request_lost {

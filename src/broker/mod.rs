@@ -8,12 +8,14 @@
 //!
 //! - `sqs.rs`: SQS Standard and FIFO queues (docs/model.md), with `sqs_fifo.rs` (message groups),
 //!   `dedup.rs` (deduplication interval) and `throttle.rs` (API quotas).
+//! - `pubsub.rs`: Google Cloud Pub/Sub subscriptions (docs/model.md), on the queue machinery of `sqs.rs`.
 //! - `sns.rs`, `sns_filter.rs`: SNS topics fanning out to queues (docs/model.md). A topic is not a [`Broker`]: it holds no messages.
 //!
 //! A new broker is a module here and a [`Broker`] variant whose arms call it;
 //! see ARCHITECTURE.md for how JetStream, core NATS and Pub/Sub fit.
 
 pub mod dedup;
+pub mod pubsub;
 pub mod sns;
 pub mod sns_filter;
 pub mod sqs;
@@ -31,17 +33,23 @@ pub use throttle::Action;
 pub enum Broker {
     /// SQS Standard or FIFO.
     Sqs(sqs::Sqs),
+    /// A Google Cloud Pub/Sub subscription.
+    PubSub(pubsub::PubSub),
 }
 
 impl Broker {
     pub fn new(cfg: Queue, q: u16, seed: u64) -> Broker {
         let rng = crate::rng::stream(seed, &broker_stream_name(q, &cfg.name));
+        if cfg.kind == crate::scenario::QueueKind::Pubsub {
+            return Broker::PubSub(pubsub::PubSub::new(cfg, q, seed, rng));
+        }
         Broker::Sqs(sqs::Sqs::new(cfg, q, seed, rng))
     }
 
     pub fn config(&self) -> &Queue {
         match self {
             Broker::Sqs(b) => b.config(),
+            Broker::PubSub(b) => b.sub().config(),
         }
     }
 
@@ -50,6 +58,7 @@ impl Broker {
     pub fn live(&self) -> u64 {
         match self {
             Broker::Sqs(b) => b.live(),
+            Broker::PubSub(b) => b.sub().live(),
         }
     }
 
@@ -57,12 +66,14 @@ impl Broker {
     pub fn in_flight(&self) -> u64 {
         match self {
             Broker::Sqs(b) => b.in_flight(),
+            Broker::PubSub(b) => b.sub().in_flight(),
         }
     }
 
     pub fn visible_or_delayed(&self) -> u64 {
         match self {
             Broker::Sqs(b) => b.visible_or_delayed(),
+            Broker::PubSub(b) => b.sub().visible_or_delayed(),
         }
     }
 
@@ -71,6 +82,7 @@ impl Broker {
     pub fn can_deliver(&self) -> bool {
         match self {
             Broker::Sqs(b) => b.can_deliver(),
+            Broker::PubSub(b) => b.sub().can_deliver(),
         }
     }
 
@@ -78,6 +90,7 @@ impl Broker {
     pub fn ordered(&self) -> bool {
         match self {
             Broker::Sqs(b) => b.is_fifo(),
+            Broker::PubSub(b) => b.ordered(),
         }
     }
 
@@ -85,6 +98,7 @@ impl Broker {
     pub fn throttled(&self) -> Option<[u64; 3]> {
         match self {
             Broker::Sqs(b) => b.throttled(),
+            Broker::PubSub(_) => None,
         }
     }
 
@@ -93,6 +107,7 @@ impl Broker {
     pub fn admit(&mut self, action: Action, now: Nanos) -> bool {
         match self {
             Broker::Sqs(b) => b.admit(action, now),
+            Broker::PubSub(_) => true,
         }
     }
 
@@ -110,6 +125,7 @@ impl Broker {
     ) -> SendOutcome {
         match self {
             Broker::Sqs(b) => b.send(ev, obs, key, first_send_ns, delay_ns, repeat),
+            Broker::PubSub(b) => b.send(ev, obs, key, first_send_ns, delay_ns, repeat),
         }
     }
 
@@ -128,6 +144,7 @@ impl Broker {
     ) {
         match self {
             Broker::Sqs(b) => b.receive(ev, obs, max, vt_ns, worker, short_poll, out),
+            Broker::PubSub(b) => b.receive(ev, obs, max, vt_ns, worker, short_poll, out),
         }
     }
 
@@ -136,14 +153,22 @@ impl Broker {
     pub fn set_fate(&mut self, h: Handle, fate: Fate, now: Nanos) {
         match self {
             Broker::Sqs(b) => b.set_fate(h, fate, now),
+            Broker::PubSub(b) => b.sub_mut().set_fate(h, fate, now),
         }
     }
 
     /// Extend (t > 0) or release (t = 0) the lease of `h`.
     #[inline]
-    pub fn change_visibility(&mut self, ev: &mut Events<Event>, h: Handle, t_ns: Nanos) -> ChangeOutcome {
+    pub fn change_visibility(
+        &mut self,
+        ev: &mut Events<Event>,
+        obs: &mut Obs,
+        h: Handle,
+        t_ns: Nanos,
+    ) -> ChangeOutcome {
         match self {
             Broker::Sqs(b) => b.change_visibility(ev, h, t_ns),
+            Broker::PubSub(b) => b.change_visibility(ev, obs, h, t_ns),
         }
     }
 
@@ -152,6 +177,7 @@ impl Broker {
     pub fn delete(&mut self, ev: &mut Events<Event>, obs: &mut Obs, h: Handle, worker: &str) -> DeleteOutcome {
         match self {
             Broker::Sqs(b) => b.delete(ev, obs, h, worker),
+            Broker::PubSub(b) => b.delete(ev, obs, h, worker),
         }
     }
 
@@ -159,12 +185,14 @@ impl Broker {
     pub fn on_timer(&mut self, ev: &mut Events<Event>, obs: &mut Obs, t: Timer) {
         match self {
             Broker::Sqs(b) => b.on_timer(ev, obs, t),
+            Broker::PubSub(b) => b.on_timer(ev, obs, t),
         }
     }
 
     pub fn check_invariants(&self) {
         match self {
             Broker::Sqs(b) => b.check_invariants(),
+            Broker::PubSub(b) => b.check_invariants(),
         }
     }
 }

@@ -1,0 +1,179 @@
+//! Google Cloud Pub/Sub subscriptions (`kind = "pubsub"`; docs/model.md,
+//! "Google Cloud Pub/Sub"; rules and sources in BROKERS.md section 5).
+//!
+//! A subscription leases messages like an SQS queue, so the message ring,
+//! leases with generation-stamped timers, redelivery causes and the DLQ are
+//! those of `sqs.rs`, configured by `config/pubsub.rs`:
+//! - the ack deadline is the lease (`ackDeadlineSeconds`, 10..600 s);
+//!   modifyAckDeadline is change visibility, a nack is modAck 0;
+//! - the retry policy delays a redelivery after an expiry or a nack
+//!   (`Sqs::return_to_queue`);
+//! - `max_delivery_attempts` is the receive limit of the DLQ (attempts =
+//!   1 + nacks + expiries = deliveries);
+//! - without exactly-once delivery any ack id acks, even late (`any_handle`);
+//!   with it, only the latest ack id acks or modAcks, while its deadline runs
+//!   (`strict` / `latest_only`), and no duplicate follows an ack;
+//! - ordering keys are message groups (`sqs_fifo.rs`).
+//!
+//! This module adds what SQS has no counterpart for: with message ordering,
+//! redelivering message k of a key redelivers every later message of the key,
+//! acked ones included. An acked message with an earlier message of its key
+//! still live is remembered (its ring slot stays, as a tombstone, while that
+//! earlier message lives); when a message of the key is redelivered (its
+//! deadline ran out, or it was nacked), the remembered later ones come back.
+//! Each such replay is traced `visible` with detail `ordering replay` and
+//! counted in `ordering_replays`; its redelivery's cause is `after_success`.
+
+use super::sqs::Sqs;
+use super::{Batch, ChangeOutcome, DeleteOutcome, Handle, SendOutcome, Timer};
+use crate::duration::Nanos;
+use crate::engine::Events;
+use crate::metrics::Obs;
+use crate::rng::Stream;
+use crate::scenario::Queue;
+use crate::sim::Event;
+
+pub struct PubSub {
+    sub: Sqs,
+    /// Ordering: per key (group), ids of acked messages acked while an
+    /// earlier message of the key was live, in id order.
+    acked_behind: Vec<Vec<u64>>,
+}
+
+impl PubSub {
+    pub fn new(cfg: Queue, q: u16, seed: u64, rng: Stream) -> PubSub {
+        let keys = if cfg.pubsub.ordering { cfg.fifo.groups as usize } else { 0 };
+        PubSub { sub: Sqs::new(cfg, q, seed, rng), acked_behind: vec![Vec::new(); keys] }
+    }
+
+    /// The subscription's queue machinery (reads, and the calls that need
+    /// nothing of this module).
+    #[inline]
+    pub fn sub(&self) -> &Sqs {
+        &self.sub
+    }
+
+    #[inline]
+    pub fn sub_mut(&mut self) -> &mut Sqs {
+        &mut self.sub
+    }
+
+    pub fn ordered(&self) -> bool {
+        !self.acked_behind.is_empty()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub fn send(
+        &mut self,
+        ev: &mut Events<Event>,
+        obs: &mut Obs,
+        key: u64,
+        first_send_ns: Nanos,
+        delay_ns: Nanos,
+        repeat: bool,
+    ) -> SendOutcome {
+        self.sub.send(ev, obs, key, first_send_ns, delay_ns, repeat)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub fn receive(
+        &mut self,
+        ev: &mut Events<Event>,
+        obs: &mut Obs,
+        max: usize,
+        vt_ns: Option<Nanos>,
+        worker: &str,
+        short_poll: bool,
+        out: &mut Batch,
+    ) {
+        self.sub.receive(ev, obs, max, vt_ns, worker, short_poll, out)
+    }
+
+    /// Whether message `id` is in flight (a redelivery is pending if it
+    /// stops being so while still live).
+    fn in_flight(&self, id: u64) -> bool {
+        self.sub.get(id).is_some_and(|m| m.state == super::sqs::State::InFlight)
+    }
+
+    /// Whether message `id` is waiting for a redelivery (visible or backing off).
+    fn returned(&self, id: u64) -> bool {
+        self.sub.get(id).is_some_and(|m| matches!(m.state, super::sqs::State::Visible | super::sqs::State::Delayed))
+    }
+
+    /// modifyAckDeadline(h, t); t = 0 is a nack.
+    pub fn change_visibility(
+        &mut self,
+        ev: &mut Events<Event>,
+        obs: &mut Obs,
+        h: Handle,
+        t_ns: Nanos,
+    ) -> ChangeOutcome {
+        let outcome = self.sub.change_visibility(ev, h, t_ns);
+        if t_ns == 0 && outcome.changed() {
+            self.replay_after(ev, obs, h.id);
+        }
+        outcome
+    }
+
+    /// Acknowledge `h`.
+    pub fn delete(&mut self, ev: &mut Events<Event>, obs: &mut Obs, h: Handle, worker: &str) -> DeleteOutcome {
+        let group = self.ordered().then(|| self.sub.get(h.id).map(|m| m.group)).flatten();
+        let outcome = self.sub.delete(ev, obs, h, worker);
+        let Some(g) = group else { return outcome };
+        let groups = self.sub.groups().expect("an ordered subscription has groups");
+        let head = groups.head(g);
+        let behind = &mut self.acked_behind[g as usize];
+        if outcome == DeleteOutcome::Deleted && self.sub.get(h.id).is_none() && head.is_some_and(|first| first < h.id) {
+            let i = behind.partition_point(|&x| x < h.id);
+            behind.insert(i, h.id);
+        }
+        // Acked messages with no live message before them can no longer be replayed.
+        let keep_from = behind.partition_point(|&x| head.is_none_or(|first| x < first));
+        behind.drain(..keep_from);
+        outcome
+    }
+
+    pub fn on_timer(&mut self, ev: &mut Events<Event>, obs: &mut Obs, t: Timer) {
+        let expiring = match t {
+            Timer::LeaseEnd { id, .. } if self.ordered() && self.in_flight(id) => Some(id),
+            _ => None,
+        };
+        self.sub.on_timer(ev, obs, t);
+        if let Some(id) = expiring.filter(|&id| self.returned(id)) {
+            self.replay_after(ev, obs, id);
+        }
+    }
+
+    /// Message `id` is being redelivered: every acked later message of its
+    /// key comes back too.
+    fn replay_after(&mut self, ev: &mut Events<Event>, obs: &mut Obs, id: u64) {
+        if !self.ordered() {
+            return;
+        }
+        let Some(g) = self.sub.get(id).map(|m| m.group) else { return };
+        let behind = &mut self.acked_behind[g as usize];
+        let from = behind.partition_point(|&x| x <= id);
+        if from == behind.len() {
+            return;
+        }
+        let later: Vec<u64> = behind.drain(from..).collect();
+        let q = self.sub.queue_index();
+        for r in later {
+            if self.sub.resurrect(ev, obs, r, "ordering replay") {
+                *obs.m[q].ordering_replays.get_or_insert(0) += 1;
+            }
+        }
+    }
+
+    pub fn check_invariants(&self) {
+        self.sub.check_invariants();
+        for (g, behind) in self.acked_behind.iter().enumerate() {
+            assert!(behind.windows(2).all(|w| w[0] < w[1]), "key {g}: acked list out of order");
+            for &id in behind {
+                assert!(self.sub.get(id).is_none(), "key {g}: acked message {id} is live");
+            }
+        }
+    }
+}
