@@ -100,6 +100,12 @@ pub enum Event {
         h: Handle,
         heartbeat: bool,
     },
+    /// A Pub/Sub client with exactly-once delivery resends an ack whose
+    /// request or response was lost.
+    AckRetry {
+        w: u32,
+        h: Handle,
+    },
     /// A slot's last call has completed: it takes new work.
     SlotFree {
         w: u32,
@@ -354,6 +360,7 @@ impl World {
             Event::DeleteAtBroker { w, h } => self.delete_at_broker(w, h),
             Event::ChangeVisibilityAtBroker { w, h, heartbeat } => self.change_visibility_at_broker(w, h, heartbeat),
             Event::SlotFree { w, slot, gen } => self.on_slot_free(w, slot, gen),
+            Event::AckRetry { w, h } => self.on_ack_retry(w, h),
             Event::Crash { w, life } => self.on_crash(w, Some(life)),
             Event::ScriptedCrash { w } => self.on_crash(w, None),
             Event::Restart { w } => self.on_restart(w),

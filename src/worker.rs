@@ -10,7 +10,9 @@
 //! group that one receive returned one after the other, in order, as FIFO
 //! consumers do: each waits on its slot (`Phase::Waiting`) for the one
 //! before it to succeed; if that one fails, the rest of the group's batch
-//! fails with it and returns to the queue.
+//! fails with it and returns to the queue. On a Pub/Sub subscription with
+//! ordering the next message starts once the one before it is acked or
+//! nacked, as the client releases it (python-pubsub `activate_ordering_keys`).
 
 use crate::broker::{Action, Batch, ChangeOutcome, Delivery, Fate, Handle};
 use crate::dependency::CallOutcome;
@@ -432,7 +434,10 @@ impl World {
         if then == NO_SLOT || self.workers[w as usize].slots[then as usize].phase != Phase::Waiting {
             return;
         }
-        if succeeded {
+        // The Pub/Sub client releases a key's next message once the one
+        // before it is acked or nacked; an SQS FIFO consumer stops the batch.
+        let q = self.q(w);
+        if succeeded || self.brokers[q].config().kind == crate::scenario::QueueKind::Pubsub {
             self.begin(w, then);
         } else {
             self.attempt_failed(w, then, "an earlier message of its group failed");
@@ -571,16 +576,37 @@ impl World {
         }
         self.brokers[q].set_fate(slot.handle, Fate::Succeeded, now);
         self.workers[w as usize].slots[s as usize].phase = Phase::Finishing;
+        let call = self.send_ack(w, slot.handle);
+        self.next_in_group(w, slot.then, true);
+        self.finish_call(w, s, slot.gen, call);
+    }
+
+    /// Send an ack (DeleteMessage) for `h`. With exactly-once delivery the
+    /// Pub/Sub client learns each ack's result and resends one whose request
+    /// or response was lost, after the client timeout, while the ack id is
+    /// still valid; without it acks are best effort.
+    fn send_ack(&mut self, w: u32, h: Handle) -> crate::network::Call {
         let call = self.net.call(ApiKind::Delete);
         if !call.request_lost {
             if call.up_ns == 0 {
-                self.delete_at_broker(w, slot.handle);
+                self.delete_at_broker(w, h);
             } else {
-                self.ev.after(call.up_ns, Event::DeleteAtBroker { w, h: slot.handle });
+                self.ev.after(call.up_ns, Event::DeleteAtBroker { w, h });
             }
         }
-        self.next_in_group(w, slot.then, true);
-        self.finish_call(w, s, slot.gen, call);
+        if (call.request_lost || call.response_lost) && self.brokers[self.q(w)].config().pubsub.exactly_once {
+            self.ev.after(self.net.timeout_ns(), Event::AckRetry { w, h });
+        }
+        call
+    }
+
+    /// An exactly-once client's ack retry: sent again unless the ack id has
+    /// stopped being valid (acked, or its deadline passed: the broker would
+    /// answer PERMANENT_FAILURE_INVALID_ACK_ID).
+    pub(crate) fn on_ack_retry(&mut self, w: u32, h: Handle) {
+        if self.brokers[self.q(w)].holds(h) {
+            self.send_ack(w, h);
+        }
     }
 
     fn attempt_failed(&mut self, w: u32, s: u32, reason: &'static str) {
@@ -679,7 +705,7 @@ impl World {
         self.obs.m[q].api.change_visibility += 1;
         self.obs.m[q].api.billed += 1;
         let now = self.ev.now();
-        let outcome = self.brokers[q].change_visibility(&mut self.ev, &mut self.obs, h, t_ns);
+        let outcome = self.brokers[q].change_visibility(&mut self.ev, h, t_ns);
         let name = &self.workers[w as usize].name;
         let (kind, detail) = match (heartbeat, outcome) {
             (true, _) => (Kind::Heartbeat, outcome.reason()),

@@ -148,6 +148,16 @@ impl Broker {
         }
     }
 
+    /// Whether `h` is the current lease of a message in flight (an ack with
+    /// it now would be accepted under every ack policy).
+    pub fn holds(&self, h: Handle) -> bool {
+        let sub = match self {
+            Broker::Sqs(b) => b,
+            Broker::PubSub(b) => b.sub(),
+        };
+        sub.get(h.id).is_some_and(|m| m.receive_count == h.receive && m.state == sqs::State::InFlight)
+    }
+
     /// Record what became of delivery `h` (decides the next redelivery's cause).
     #[inline]
     pub fn set_fate(&mut self, h: Handle, fate: Fate, now: Nanos) {
@@ -159,16 +169,10 @@ impl Broker {
 
     /// Extend (t > 0) or release (t = 0) the lease of `h`.
     #[inline]
-    pub fn change_visibility(
-        &mut self,
-        ev: &mut Events<Event>,
-        obs: &mut Obs,
-        h: Handle,
-        t_ns: Nanos,
-    ) -> ChangeOutcome {
+    pub fn change_visibility(&mut self, ev: &mut Events<Event>, h: Handle, t_ns: Nanos) -> ChangeOutcome {
         match self {
             Broker::Sqs(b) => b.change_visibility(ev, h, t_ns),
-            Broker::PubSub(b) => b.change_visibility(ev, obs, h, t_ns),
+            Broker::PubSub(b) => b.change_visibility(ev, h, t_ns),
         }
     }
 

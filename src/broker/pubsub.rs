@@ -19,8 +19,9 @@
 //! redelivering message k of a key redelivers every later message of the key,
 //! acked ones included. An acked message with an earlier message of its key
 //! still live is remembered (its ring slot stays, as a tombstone, while that
-//! earlier message lives); when a message of the key is redelivered (its
-//! deadline ran out, or it was nacked), the remembered later ones come back.
+//! earlier message lives); when a message of the key is delivered again
+//! (after its deadline ran out, or a nack), the remembered later ones come
+//! back, behind it in the key's order.
 //! Each such replay is traced `visible` with detail `ordering replay` and
 //! counted in `ordering_replays`; its redelivery's cause is `after_success`.
 
@@ -88,33 +89,19 @@ impl PubSub {
         short_poll: bool,
         out: &mut Batch,
     ) {
-        self.sub.receive(ev, obs, max, vt_ns, worker, short_poll, out)
-    }
-
-    /// Whether message `id` is in flight (a redelivery is pending if it
-    /// stops being so while still live).
-    fn in_flight(&self, id: u64) -> bool {
-        self.sub.get(id).is_some_and(|m| m.state == super::sqs::State::InFlight)
-    }
-
-    /// Whether message `id` is waiting for a redelivery (visible or backing off).
-    fn returned(&self, id: u64) -> bool {
-        self.sub.get(id).is_some_and(|m| matches!(m.state, super::sqs::State::Visible | super::sqs::State::Delayed))
+        self.sub.receive(ev, obs, max, vt_ns, worker, short_poll, out);
+        if self.ordered() {
+            for d in out.as_slice() {
+                if d.handle.receive > 1 {
+                    self.replay_after(ev, obs, d.handle.id);
+                }
+            }
+        }
     }
 
     /// modifyAckDeadline(h, t); t = 0 is a nack.
-    pub fn change_visibility(
-        &mut self,
-        ev: &mut Events<Event>,
-        obs: &mut Obs,
-        h: Handle,
-        t_ns: Nanos,
-    ) -> ChangeOutcome {
-        let outcome = self.sub.change_visibility(ev, h, t_ns);
-        if t_ns == 0 && outcome.changed() {
-            self.replay_after(ev, obs, h.id);
-        }
-        outcome
+    pub fn change_visibility(&mut self, ev: &mut Events<Event>, h: Handle, t_ns: Nanos) -> ChangeOutcome {
+        self.sub.change_visibility(ev, h, t_ns)
     }
 
     /// Acknowledge `h`.
@@ -136,18 +123,11 @@ impl PubSub {
     }
 
     pub fn on_timer(&mut self, ev: &mut Events<Event>, obs: &mut Obs, t: Timer) {
-        let expiring = match t {
-            Timer::LeaseEnd { id, .. } if self.ordered() && self.in_flight(id) => Some(id),
-            _ => None,
-        };
         self.sub.on_timer(ev, obs, t);
-        if let Some(id) = expiring.filter(|&id| self.returned(id)) {
-            self.replay_after(ev, obs, id);
-        }
     }
 
-    /// Message `id` is being redelivered: every acked later message of its
-    /// key comes back too.
+    /// Message `id` was delivered again: every acked later message of its
+    /// key comes back too, behind it in the key's order.
     fn replay_after(&mut self, ev: &mut Events<Event>, obs: &mut Obs, id: u64) {
         if !self.ordered() {
             return;
