@@ -353,7 +353,7 @@ impl Sqs {
     }
 
     /// Bring back message `id`, deleted earlier (a Pub/Sub ordering replay):
-    /// visible again with its receive count and fate, its group place
+    /// visible again with its receive count, its fate a success, its group place
     /// restored, no longer counted deleted. False if its slot is gone.
     pub fn resurrect(&mut self, ev: &Events<Event>, obs: &mut Obs, id: u64, detail: &str) -> bool {
         let now = ev.now();
@@ -364,6 +364,9 @@ impl Sqs {
         }
         m.state = State::Visible;
         m.hidden_until_ns = now;
+        // It was acked: its next delivery is a redelivery after a success.
+        m.fate = Fate::Succeeded;
+        m.fate_end_ns = now;
         let (g, rc) = (m.group, m.receive_count);
         self.live += 1;
         if let Some(f) = self.fifo.as_mut() {
