@@ -981,6 +981,20 @@ fn resolve_heartbeat(ctx: &Ctx, i: usize, h: Option<&RawHeartbeat>, queue: &Queu
     {
         return Err(ctx.err(&at(field), format!("`{field}` is a setting of kind = \"pubsub_lease\"")));
     }
+    let timer_fields = [
+        ("interval", h.interval.is_some()),
+        ("extend", h.extend.is_some()),
+        ("multiple", h.multiple.is_some()),
+        ("min_extend", h.min_extend.is_some()),
+    ];
+    if let (true, Some((field, _))) =
+        (matches!(kind, RawHeartbeatKind::PubsubLease), timer_fields.iter().find(|(_, given)| *given))
+    {
+        return Err(ctx.err(
+            &at(field),
+            format!("`{field}` does not apply to kind = \"pubsub_lease\" (the client times its own modAcks)"),
+        ));
+    }
     match kind {
         RawHeartbeatKind::PubsubLease => pubsub::resolve_lease(
             ctx,

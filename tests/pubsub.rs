@@ -334,6 +334,7 @@ duration = "1s"
         ("queue.max_receive_count=5", "use max_delivery_attempts"),
         ("workers.A.heartbeat.max_extension=5s", "expected 10s to 10m"),
         ("workers.A.heartbeat.max_messages=0", "expected 1 to"),
+        ("workers.A.heartbeat.interval=5s", "does not apply to kind = \"pubsub_lease\""),
     ] {
         let e = try_run_text(base, &[set]).unwrap_err().to_string();
         assert!(e.contains(want), "{set}: {e}");
@@ -468,6 +469,18 @@ proptest! {
         let f = &a.final_states;
         prop_assert_eq!(f.deleted + f.dlq + f.expired + f.lost + f.in_flight + f.visible, a.sent);
         prop_assert_eq!(a.ordering_replays.is_some(), t.ordering);
+    }
+
+    /// With ordering and no failed runs and no dead-letter topic (lost
+    /// calls, crashes, expiries and replays allowed), first effects keep
+    /// each key's order.
+    #[test]
+    fn ordering_holds_without_failures_or_dead_letters(mut t in sub()) {
+        t.ordering = true;
+        t.fail_p = 0.0;
+        t.attempts = None;
+        let s = run_text(&scenario(&t), &[]);
+        prop_assert_eq!(s.order_violations, Some(0));
     }
 
     /// Exactly-once delivery with no lost calls and no crashes: an acked

@@ -138,13 +138,14 @@ impl PubSub {
         if from == behind.len() {
             return;
         }
-        let later: Vec<u64> = behind.drain(from..).collect();
         let q = self.sub.queue_index();
-        for r in later {
+        for i in from..self.acked_behind[g as usize].len() {
+            let r = self.acked_behind[g as usize][i];
             if self.sub.resurrect(ev, obs, r, "ordering replay") {
                 *obs.m[q].ordering_replays.get_or_insert(0) += 1;
             }
         }
+        self.acked_behind[g as usize].truncate(from);
     }
 
     pub fn check_invariants(&self) {
