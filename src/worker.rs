@@ -112,6 +112,9 @@ pub struct Worker {
     pub free_slots: Vec<u32>,
     pub rng: Stream,
     pub crash_rng: Stream,
+    /// Most messages held at once: Pub/Sub flow control (`max_messages`),
+    /// else no cap beyond the slots.
+    pub max_outstanding: usize,
 }
 
 /// Salt of the poison-message hash.
@@ -143,6 +146,10 @@ impl Worker {
                     inbox_in_flight: false,
                     slots: vec![Slot::default(); group.concurrency as usize],
                     free_slots: (0..group.concurrency).rev().collect(),
+                    max_outstanding: match &group.heartbeat {
+                        Heartbeat::PubsubLease(l) => l.max_messages as usize,
+                        _ => usize::MAX,
+                    },
                 });
             }
         }
@@ -184,14 +191,10 @@ impl World {
     fn poll(&mut self, w: u32) {
         let max = self.group_of(w).receive.max as usize;
         let wait = self.group_of(w).receive.wait_ns;
-        // Pub/Sub flow control: at most max_messages outstanding per client.
-        let outstanding_cap = match &self.group_of(w).heartbeat {
-            Heartbeat::PubsubLease(l) => l.max_messages as usize,
-            _ => usize::MAX,
-        };
         let worker = &mut self.workers[w as usize];
+        // Pub/Sub flow control: at most max_messages outstanding per client.
         let outstanding = worker.slots.len() - worker.free_slots.len();
-        let room = worker.free_slots.len().min(outstanding_cap.saturating_sub(outstanding));
+        let room = worker.free_slots.len().min(worker.max_outstanding.saturating_sub(outstanding));
         if !worker.alive || worker.polling || room == 0 {
             return;
         }
@@ -429,7 +432,7 @@ impl World {
 
     /// The slot's attempt ended: start the next message of its group (after
     /// a success), or fail it too.
-    #[inline]
+    #[inline(always)]
     fn next_in_group(&mut self, w: u32, then: u32, succeeded: bool) {
         if then == NO_SLOT || self.workers[w as usize].slots[then as usize].phase != Phase::Waiting {
             return;
@@ -585,6 +588,7 @@ impl World {
     /// Pub/Sub client learns each ack's result and resends one whose request
     /// or response was lost, after the client timeout, while the ack id is
     /// still valid; without it acks are best effort.
+    #[inline(always)]
     fn send_ack(&mut self, w: u32, h: Handle) -> crate::network::Call {
         let call = self.net.call(ApiKind::Delete);
         if !call.request_lost {

@@ -46,44 +46,47 @@ impl Broker {
         Broker::Sqs(sqs::Sqs::new(cfg, q, seed, rng))
     }
 
-    pub fn config(&self) -> &Queue {
+    /// The SQS queue machinery every kind is built on (a Pub/Sub
+    /// subscription's is its first field, so both arms are one address).
+    #[inline(always)]
+    fn sqs(&self) -> &sqs::Sqs {
         match self {
-            Broker::Sqs(b) => b.config(),
-            Broker::PubSub(b) => b.sub().config(),
+            Broker::Sqs(b) => b,
+            Broker::PubSub(b) => b.sub(),
         }
+    }
+
+    #[inline(always)]
+    fn sqs_mut(&mut self) -> &mut sqs::Sqs {
+        match self {
+            Broker::Sqs(b) => b,
+            Broker::PubSub(b) => b.sub_mut(),
+        }
+    }
+
+    pub fn config(&self) -> &Queue {
+        self.sqs().config()
     }
 
     /// Messages held (delayed, visible or in flight).
     #[inline]
     pub fn live(&self) -> u64 {
-        match self {
-            Broker::Sqs(b) => b.live(),
-            Broker::PubSub(b) => b.sub().live(),
-        }
+        self.sqs().live()
     }
 
     #[inline]
     pub fn in_flight(&self) -> u64 {
-        match self {
-            Broker::Sqs(b) => b.in_flight(),
-            Broker::PubSub(b) => b.sub().in_flight(),
-        }
+        self.sqs().in_flight()
     }
 
     pub fn visible_or_delayed(&self) -> u64 {
-        match self {
-            Broker::Sqs(b) => b.visible_or_delayed(),
-            Broker::PubSub(b) => b.sub().visible_or_delayed(),
-        }
+        self.sqs().visible_or_delayed()
     }
 
     /// Whether a receive now could return a message.
     #[inline]
     pub fn can_deliver(&self) -> bool {
-        match self {
-            Broker::Sqs(b) => b.can_deliver(),
-            Broker::PubSub(b) => b.sub().can_deliver(),
-        }
+        self.sqs().can_deliver()
     }
 
     /// Whether deliveries of one message group must be processed in order.
@@ -151,20 +154,13 @@ impl Broker {
     /// Whether `h` is the current lease of a message in flight (an ack with
     /// it now would be accepted under every ack policy).
     pub fn holds(&self, h: Handle) -> bool {
-        let sub = match self {
-            Broker::Sqs(b) => b,
-            Broker::PubSub(b) => b.sub(),
-        };
-        sub.get(h.id).is_some_and(|m| m.receive_count == h.receive && m.state == sqs::State::InFlight)
+        self.sqs().get(h.id).is_some_and(|m| m.receive_count == h.receive && m.state == sqs::State::InFlight)
     }
 
     /// Record what became of delivery `h` (decides the next redelivery's cause).
     #[inline]
     pub fn set_fate(&mut self, h: Handle, fate: Fate, now: Nanos) {
-        match self {
-            Broker::Sqs(b) => b.set_fate(h, fate, now),
-            Broker::PubSub(b) => b.sub_mut().set_fate(h, fate, now),
-        }
+        self.sqs_mut().set_fate(h, fate, now)
     }
 
     /// Extend (t > 0) or release (t = 0) the lease of `h`.

@@ -34,6 +34,9 @@ use crate::rng::Stream;
 use crate::scenario::Queue;
 use crate::sim::Event;
 
+/// `repr(C)`: `sub` first, at the same place as an `Sqs` broker's queue,
+/// so `Broker` reads of the queue machinery need no branch.
+#[repr(C)]
 pub struct PubSub {
     sub: Sqs,
     /// Ordering: per key (group), ids of acked messages acked while an
@@ -49,12 +52,12 @@ impl PubSub {
 
     /// The subscription's queue machinery (reads, and the calls that need
     /// nothing of this module).
-    #[inline]
+    #[inline(always)]
     pub fn sub(&self) -> &Sqs {
         &self.sub
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn sub_mut(&mut self) -> &mut Sqs {
         &mut self.sub
     }
