@@ -713,6 +713,13 @@ impl World {
         let name = &self.workers[w as usize].name;
         let (kind, detail) = match (heartbeat, outcome) {
             (true, _) => (Kind::Heartbeat, outcome.reason()),
+            // A Pub/Sub nack under an exponential retry policy: visible after the backoff.
+            (false, ChangeOutcome::Changed | ChangeOutcome::ChangedByOlderHandle)
+                if t_ns == 0
+                    && matches!(self.brokers[q].config().pubsub.retry_backoff_ns, Some((min, _)) if min > 0) =>
+            {
+                (Kind::ChangeVisibility, "nack: retry policy backoff")
+            }
             (false, ChangeOutcome::Changed) if t_ns == 0 => (Kind::Visible, "released"),
             (false, ChangeOutcome::ChangedByOlderHandle) if t_ns == 0 => (Kind::Visible, "released by an older handle"),
             (false, ChangeOutcome::Changed) => (Kind::ChangeVisibility, "backoff"),

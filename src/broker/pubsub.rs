@@ -34,8 +34,8 @@ use crate::rng::Stream;
 use crate::scenario::Queue;
 use crate::sim::Event;
 
-/// `repr(C)`: `sub` first, at the same place as an `Sqs` broker's queue,
-/// so `Broker` reads of the queue machinery need no branch.
+/// `repr(C)`: `sub` first, at the same offset as an `Sqs` broker's queue,
+/// so the compiler may fold `Broker`'s two arms of a queue read into one.
 #[repr(C)]
 pub struct PubSub {
     sub: Sqs,
