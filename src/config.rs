@@ -888,6 +888,11 @@ fn resolve_queue(ctx: &Ctx, at: &str, q: &RawQueue, name: &str) -> Result<Queue,
         if q.price_per_million.is_none() {
             queue.price_per_million_usd = 0.0;
         }
+        // Pub/Sub documents no cap on outstanding messages of a subscription
+        // (flow control is the client's `max_messages`).
+        if q.inflight_limit.is_none() {
+            queue.inflight_limit = u64::MAX;
+        }
         queue.pubsub = sub.settings;
     }
     Ok(queue)
