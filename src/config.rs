@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 mod functions;
 mod nats;
+mod pubsub;
 mod topology;
 
 /// A scenario file as read: its text, its TOML tree, and where each value stands.
@@ -355,6 +356,7 @@ enum RawQueueKind {
     SqsFifo,
     Jetstream,
     NatsCore,
+    Pubsub,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -416,6 +418,12 @@ struct RawQueue {
     subjects: Option<Vec<String>>,
     pending_msgs: Option<u64>,
     pending_bytes: Option<u64>,
+    // Pub/Sub only (resolved in config/pubsub.rs).
+    ack_deadline: Option<Dur>,
+    retry_policy: Option<pubsub::RawRetryPolicy>,
+    max_delivery_attempts: Option<u32>,
+    exactly_once_delivery: Option<bool>,
+    message_ordering: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -449,6 +457,7 @@ enum RawHeartbeatKind {
     None,
     Fixed,
     Adaptive,
+    PubsubLease,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -459,6 +468,11 @@ struct RawHeartbeat {
     extend: Option<Dur>,
     multiple: Option<f64>,
     min_extend: Option<Dur>,
+    // pubsub_lease only: the client's FlowControl.
+    max_lease_duration: Option<Dur>,
+    max_messages: Option<u32>,
+    min_extension: Option<Dur>,
+    max_extension: Option<Dur>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -930,8 +944,12 @@ fn resolve_queue(ctx: &Ctx, at: &str, q: &RawQueue, name: &str) -> Result<Queue,
         RawQueueKind::SqsFifo => QueueKind::SqsFifo,
         RawQueueKind::Jetstream => QueueKind::JetStream,
         RawQueueKind::NatsCore => QueueKind::NatsCore,
+        RawQueueKind::Pubsub => QueueKind::Pubsub,
     };
     let nats = nats::resolve_nats(ctx, at, q, kind)?;
+    let is_pubsub = kind == QueueKind::Pubsub;
+    pubsub::check_fields(ctx, at, q, is_pubsub)?;
+    let sub = if is_pubsub { Some(pubsub::resolve_subscription(ctx, at, q)?) } else { None };
     let fifo = topology::resolve_fifo(ctx, at, q, kind)?;
     if kind == QueueKind::SqsFifo {
         if q.broker_duplicate.is_some_and(|p| p > 0.0) {
@@ -945,7 +963,7 @@ fn resolve_queue(ctx: &Ctx, at: &str, q: &RawQueue, name: &str) -> Result<Queue,
         }
     }
     let redrive_at_ns: Vec<Nanos> = q.redrive_at.iter().flatten().map(|d| d.0).collect();
-    Ok(Queue {
+    let mut queue = Queue {
         name: name.to_string(),
         kind,
         visibility_timeout_ns: match kind {
@@ -981,8 +999,9 @@ fn resolve_queue(ctx: &Ctx, at: &str, q: &RawQueue, name: &str) -> Result<Queue,
             let default = match kind {
                 QueueKind::SqsFifo => 0.50,
                 QueueKind::SqsStandard => 0.40,
-                // Self-hosted: no per-request price unless one is given.
-                QueueKind::JetStream | QueueKind::NatsCore => 0.0,
+                // Self-hosted (NATS), or billed by throughput (Pub/Sub): no
+                // per-request price unless one is given.
+                QueueKind::JetStream | QueueKind::NatsCore | QueueKind::Pubsub => 0.0,
             };
             let p = q.price_per_million.unwrap_or(default);
             if !(p.is_finite() && p >= 0.0) {
@@ -993,7 +1012,31 @@ fn resolve_queue(ctx: &Ctx, at: &str, q: &RawQueue, name: &str) -> Result<Queue,
         redrive_at_ns,
         fifo,
         nats,
-    })
+        pubsub: PubSub::default(),
+    };
+    if let Some(sub) = sub {
+        // Pub/Sub: the ack deadline is the lease, the dead-letter policy the
+        // receive limit; retention defaults to 7 days; it bills throughput,
+        // not requests, so requests cost nothing unless a price is given.
+        queue.visibility_timeout_ns = sub.ack_deadline_ns;
+        queue.max_receive_count = sub.max_delivery_attempts;
+        queue.delete_policy = sub.delete_policy;
+        queue.change_visibility_policy = sub.change_visibility_policy;
+        queue.fifo.api_limit_per_s = 0;
+        if q.retention.is_none() {
+            queue.retention_ns = 7 * DAY;
+        }
+        if q.price_per_million.is_none() {
+            queue.price_per_million_usd = 0.0;
+        }
+        // Pub/Sub documents no cap on outstanding messages of a subscription
+        // (flow control is the client's `max_messages`).
+        if q.inflight_limit.is_none() {
+            queue.inflight_limit = u64::MAX;
+        }
+        queue.pubsub = sub.settings;
+    }
+    Ok(queue)
 }
 
 fn resolve_workers(
@@ -1040,7 +1083,7 @@ fn resolve_workers(
         concurrency: ctx.count(&at("concurrency"), w.concurrency, 1, 1, 65_535)? as u32,
         start_at_ns: w.start_at.map_or(0, |d| d.0),
         receive,
-        heartbeat: resolve_heartbeat(ctx, i, w.heartbeat.as_ref())?,
+        heartbeat: resolve_heartbeat(ctx, i, w.heartbeat.as_ref(), &queues[queue])?,
         on_failure: match &w.on_failure {
             None | Some(RawOnFailure::Expire) => FailurePolicy::Expire,
             Some(RawOnFailure::Release) => FailurePolicy::Release,
@@ -1069,7 +1112,7 @@ fn resolve_workers(
     })
 }
 
-fn resolve_heartbeat(ctx: &Ctx, i: usize, h: Option<&RawHeartbeat>) -> Result<Heartbeat, InputError> {
+fn resolve_heartbeat(ctx: &Ctx, i: usize, h: Option<&RawHeartbeat>, queue: &Queue) -> Result<Heartbeat, InputError> {
     let Some(h) = h else { return Ok(Heartbeat::None) };
     let at = |field: &str| format!("workers[{i}].heartbeat.{field}");
     let interval = h.interval.and_then(|d| d.0);
@@ -1082,7 +1125,41 @@ fn resolve_heartbeat(ctx: &Ctx, i: usize, h: Option<&RawHeartbeat>) -> Result<He
     };
     let need_interval =
         || interval.ok_or_else(|| ctx.err(&at("interval"), "a heartbeat needs an interval (a duration, or \"off\")"));
+    let lease_fields = [
+        ("max_lease_duration", h.max_lease_duration.is_some()),
+        ("max_messages", h.max_messages.is_some()),
+        ("min_extension", h.min_extension.is_some()),
+        ("max_extension", h.max_extension.is_some()),
+    ];
+    if let (false, Some((field, _))) =
+        (matches!(kind, RawHeartbeatKind::PubsubLease), lease_fields.iter().find(|(_, given)| *given))
+    {
+        return Err(ctx.err(&at(field), format!("`{field}` is a setting of kind = \"pubsub_lease\"")));
+    }
+    let timer_fields = [
+        ("interval", h.interval.is_some()),
+        ("extend", h.extend.is_some()),
+        ("multiple", h.multiple.is_some()),
+        ("min_extend", h.min_extend.is_some()),
+    ];
+    if let (true, Some((field, _))) =
+        (matches!(kind, RawHeartbeatKind::PubsubLease), timer_fields.iter().find(|(_, given)| *given))
+    {
+        return Err(ctx.err(
+            &at(field),
+            format!("`{field}` does not apply to kind = \"pubsub_lease\" (the client times its own modAcks)"),
+        ));
+    }
     match kind {
+        RawHeartbeatKind::PubsubLease => pubsub::resolve_lease(
+            ctx,
+            &at,
+            queue,
+            h.max_lease_duration,
+            h.max_messages,
+            h.min_extension,
+            h.max_extension,
+        ),
         RawHeartbeatKind::None => Ok(Heartbeat::None),
         RawHeartbeatKind::Fixed => {
             let interval_ns = ctx.range(&at("interval"), need_interval()?, NS_PER_S / 1000, H12)?;

@@ -21,6 +21,7 @@ pub mod engine;
 pub mod error;
 pub mod expect;
 pub mod idempotency;
+pub mod lease;
 pub mod limits;
 pub mod metrics;
 pub mod network;

@@ -75,6 +75,9 @@ pub struct Metrics {
     /// Ordered queues: effects committed after the effect of a later
     /// message of the same group (None on unordered queues).
     pub order_violations: Option<u64>,
+    /// Pub/Sub ordered subscriptions: acked messages brought back because an
+    /// earlier message of their ordering key was redelivered (None elsewhere).
+    pub ordering_replays: Option<u64>,
     /// Per message group: 1 + the largest sequence number with an effect (0: none).
     order_front: Vec<u32>,
     pub deliveries: u64,
@@ -126,6 +129,7 @@ impl Metrics {
             send_gave_up: 0,
             deduplicated: 0,
             order_violations: None,
+            ordering_replays: None,
             order_front: Vec::new(),
             deliveries: 0,
             first_deliveries: 0,
@@ -245,6 +249,9 @@ impl Metrics {
         self.deduplicated += o.deduplicated;
         if let Some(v) = o.order_violations {
             *self.order_violations.get_or_insert(0) += v;
+        }
+        if let Some(v) = o.ordering_replays {
+            *self.ordering_replays.get_or_insert(0) += v;
         }
         self.deliveries += o.deliveries;
         self.first_deliveries += o.first_deliveries;

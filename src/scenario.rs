@@ -162,6 +162,8 @@ pub enum QueueKind {
     JetStream,
     /// A core NATS push subscription (docs/model.md, "Core NATS").
     NatsCore,
+    /// A Google Cloud Pub/Sub subscription (docs/model.md, "Google Cloud Pub/Sub").
+    Pubsub,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,6 +253,8 @@ pub struct Queue {
     pub fifo: Fifo,
     /// JetStream and core NATS settings (ignored by SQS queues).
     pub nats: Nats,
+    /// Pub/Sub subscription settings (`kind = "pubsub"`; default elsewhere).
+    pub pubsub: PubSub,
 }
 
 /// What a stale delivery's +ACK, +WPI or -NAK does (docs/model.md, "NATS JetStream").
@@ -332,6 +336,23 @@ impl Nats {
     }
 }
 
+/// A Pub/Sub subscription's own settings (docs/model.md, "Google Cloud
+/// Pub/Sub"). The ack deadline is `visibility_timeout_ns` (10s..600s, default
+/// 10s), `max_delivery_attempts` is `max_receive_count` (5..100), the number
+/// of ordering keys is `fifo.groups`.
+#[derive(Debug, Clone, Default)]
+pub struct PubSub {
+    /// The retry policy's exponential backoff (min, max); None: immediate
+    /// redelivery. Default None; `exponential` defaults to 10s / 600s.
+    pub retry_backoff_ns: Option<(Nanos, Nanos)>,
+    /// Exactly-once delivery: only the latest ack id acks or modAcks, and
+    /// only while its deadline runs. Default false.
+    pub exactly_once: bool,
+    /// Message ordering: messages of one ordering key are delivered in
+    /// order, and a redelivery replays the key's later messages. Default false.
+    pub ordering: bool,
+}
+
 /// An SNS topic (docs/model.md, "SNS").
 #[derive(Debug, Clone)]
 pub struct Topic {
@@ -406,6 +427,24 @@ pub enum Heartbeat {
         multiple: f64,
         min_extend_ns: Nanos,
     },
+    /// The Pub/Sub client's lease management (`lease.rs`): modAck each
+    /// outstanding message at receipt and every 0.9 x deadline, the deadline
+    /// being the p99 of observed ack latencies clamped to 10s..600s, until
+    /// `max_lease_ns` after receipt; at most `max_messages` outstanding.
+    PubsubLease(PubsubLease),
+}
+
+/// The Pub/Sub client's FlowControl settings (python-pubsub types.py).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PubsubLease {
+    /// max_lease_duration. Default 60m.
+    pub max_lease_ns: Nanos,
+    /// max_messages outstanding per client. Default 1000.
+    pub max_messages: u32,
+    /// min_duration_per_lease_extension. Default 0 (off), 60s with exactly-once delivery.
+    pub min_extension_ns: Nanos,
+    /// max_duration_per_lease_extension; 0 = off. Default 0.
+    pub max_extension_ns: Nanos,
 }
 
 #[derive(Debug, Clone)]

@@ -100,6 +100,12 @@ pub enum Event {
         h: Handle,
         heartbeat: bool,
     },
+    /// A Pub/Sub client with exactly-once delivery resends an ack whose
+    /// request or response was lost.
+    AckRetry {
+        w: u32,
+        h: Handle,
+    },
     /// A slot's last call has completed: it takes new work.
     SlotFree {
         w: u32,
@@ -160,6 +166,8 @@ pub struct World {
     pub(crate) functions: Vec<Esm>,
     /// Processing times observed per worker group (adaptive heartbeats).
     pub(crate) observed: Vec<crate::worker::Observed>,
+    /// Ack latencies observed per worker group (Pub/Sub lease management).
+    pub(crate) leases: Vec<crate::lease::AckHistogram>,
     /// The scenario's handler, then each group's own; `group_handler` maps.
     pub(crate) handlers: Vec<Handler>,
     pub(crate) group_handler: Vec<usize>,
@@ -197,6 +205,10 @@ impl World {
                 let mut m = Metrics::new(s.run.bucket_ns);
                 if q.kind == crate::scenario::QueueKind::SqsFifo {
                     m.track_order(q.fifo.groups);
+                }
+                if q.kind == crate::scenario::QueueKind::Pubsub && q.pubsub.ordering {
+                    m.track_order(q.fifo.groups);
+                    m.ordering_replays = Some(0);
                 }
                 m
             })
@@ -240,6 +252,7 @@ impl World {
             groups: s.workers.clone(),
             functions,
             observed: s.workers.iter().map(|_| crate::worker::Observed::new()).collect(),
+            leases: s.workers.iter().map(|_| crate::lease::AckHistogram::default()).collect(),
             handlers,
             group_handler,
             deps: s
@@ -406,6 +419,7 @@ impl World {
             Event::DeleteAtBroker { w, h } => self.delete_at_broker(w, h),
             Event::ChangeVisibilityAtBroker { w, h, heartbeat } => self.change_visibility_at_broker(w, h, heartbeat),
             Event::SlotFree { w, slot, gen } => self.on_slot_free(w, slot, gen),
+            Event::AckRetry { w, h } => self.on_ack_retry(w, h),
             Event::Crash { w, life } => self.on_crash(w, Some(life)),
             Event::ScriptedCrash { w } => self.on_crash(w, None),
             Event::Restart { w } => self.on_restart(w),

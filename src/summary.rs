@@ -177,6 +177,10 @@ pub struct Summary {
     /// Ordered queues: effects committed before an earlier message's effect in its group.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub order_violations: Option<u64>,
+    /// Pub/Sub ordered subscriptions: acked messages redelivered because an
+    /// earlier message of their ordering key was redelivered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ordering_replays: Option<u64>,
     /// Queues with API quotas: calls refused (ThrottlingException).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub throttled: Option<Throttled>,
@@ -500,6 +504,7 @@ impl Summary {
             },
             deduplicated: None,
             order_violations: m.order_violations,
+            ordering_replays: m.ordering_replays,
             throttled: None,
             lambda: None,
             nats: None,
@@ -592,6 +597,10 @@ impl Summary {
         }
         if let Some(v) = self.order_violations {
             let _ = writeln!(o, "order violations   {v}  (effects committed before an earlier message's, per group)");
+        }
+        if let Some(r) = self.ordering_replays {
+            let _ =
+                writeln!(o, "ordering replays   {r}  (acked messages redelivered behind an earlier one of their key)");
         }
         if let Some(d) = self.deduplicated {
             let window = if self.nats.is_some() { "deduplication window" } else { "5-minute interval" };

@@ -10,7 +10,9 @@
 //! group that one receive returned one after the other, in order, as FIFO
 //! consumers do: each waits on its slot (`Phase::Waiting`) for the one
 //! before it to succeed; if that one fails, the rest of the group's batch
-//! fails with it and returns to the queue.
+//! fails with it and returns to the queue. On a Pub/Sub subscription with
+//! ordering the next message starts once the one before it is acked or
+//! nacked, as the client releases it (python-pubsub `activate_ordering_keys`).
 
 use crate::broker::{Action, Batch, ChangeOutcome, Delivery, Fate, Handle};
 use crate::consumer::attempt::{self, Attempt, Checked};
@@ -60,6 +62,8 @@ pub struct Slot {
     pub seq: u32,
     /// The slot waiting for this one to finish ([`NO_SLOT`]: none).
     pub then: u32,
+    /// When the worker got the message (Pub/Sub lease management).
+    pub received_ns: Nanos,
 }
 
 /// No slot.
@@ -81,6 +85,7 @@ impl Default for Slot {
             group: 0,
             seq: 0,
             then: NO_SLOT,
+            received_ns: 0,
         }
     }
 }
@@ -106,6 +111,9 @@ pub struct Worker {
     pub free_slots: Vec<u32>,
     pub rng: Stream,
     pub crash_rng: Stream,
+    /// Most messages held at once: Pub/Sub flow control (`max_messages`),
+    /// else no cap beyond the slots.
+    pub max_outstanding: usize,
 }
 
 /// Processing times observed by one worker group, for adaptive heartbeats.
@@ -184,6 +192,10 @@ impl Worker {
                     inbox_in_flight: false,
                     slots: vec![Slot::default(); group.concurrency as usize],
                     free_slots: (0..group.concurrency).rev().collect(),
+                    max_outstanding: match &group.heartbeat {
+                        Heartbeat::PubsubLease(l) => l.max_messages as usize,
+                        _ => usize::MAX,
+                    },
                 });
             }
         }
@@ -228,12 +240,15 @@ impl World {
         let max = self.group_of(w).receive.max as usize;
         let wait = self.group_of(w).receive.wait_ns;
         let worker = &mut self.workers[w as usize];
-        if !worker.alive || worker.polling || worker.free_slots.is_empty() {
+        // Pub/Sub flow control: at most max_messages outstanding per client.
+        let outstanding = worker.slots.len() - worker.free_slots.len();
+        let room = worker.free_slots.len().min(worker.max_outstanding.saturating_sub(outstanding));
+        if !worker.alive || worker.polling || room == 0 {
             return;
         }
         worker.polling = true;
         worker.poll_gen = worker.poll_gen.wrapping_add(1);
-        worker.want = max.min(worker.free_slots.len());
+        worker.want = max.min(room);
         worker.poll_start_ns = self.ev.now();
         let gen = worker.poll_gen;
         let call = self.net.call(ApiKind::Receive);
@@ -446,6 +461,8 @@ impl World {
         let interval = match self.group_of(w).heartbeat {
             Heartbeat::None => None,
             Heartbeat::Fixed { interval_ns, .. } | Heartbeat::Adaptive { interval_ns, .. } => Some(interval_ns),
+            // The Pub/Sub client modAcks a message as soon as it has it.
+            Heartbeat::PubsubLease(_) => Some(0),
         };
         let worker = &mut self.workers[w as usize];
         let Some(s) = worker.free_slots.pop() else {
@@ -464,6 +481,7 @@ impl World {
             group: d.group,
             seq: d.seq,
             phase: Phase::Waiting,
+            received_ns: now,
             ..Slot::default()
         };
         self.busy_slots += 1;
@@ -501,12 +519,15 @@ impl World {
 
     /// The slot's attempt ended: start the next message of its group (after
     /// a success), or fail it too.
-    #[inline]
+    #[inline(always)]
     fn next_in_group(&mut self, w: u32, then: u32, succeeded: bool) {
         if then == NO_SLOT || self.workers[w as usize].slots[then as usize].phase != Phase::Waiting {
             return;
         }
-        if succeeded {
+        // The Pub/Sub client releases a key's next message once the one
+        // before it is acked or nacked; an SQS FIFO consumer stops the batch.
+        let q = self.q(w);
+        if succeeded || self.brokers[q].config().kind == crate::scenario::QueueKind::Pubsub {
             self.begin(w, then);
         } else {
             self.attempt_failed(w, then, "an earlier message of its group failed");
@@ -601,18 +622,45 @@ impl World {
         let q = self.q(w);
         let slot = self.workers[w as usize].slots[s as usize];
         self.record_processing(w, &slot);
+        let g = self.workers[w as usize].group;
+        if matches!(self.groups[g].heartbeat, Heartbeat::PubsubLease(_)) {
+            // The client's histogram of ack latencies (receipt to ack).
+            self.leases[g].record(now - slot.received_ns);
+        }
         self.brokers[q].set_fate(slot.handle, Fate::Succeeded, now);
         self.workers[w as usize].slots[s as usize].phase = Phase::Finishing;
+        let call = self.send_ack(w, slot.handle);
+        self.next_in_group(w, slot.then, true);
+        self.finish_call(w, s, slot.gen, call);
+    }
+
+    /// Send an ack (DeleteMessage) for `h`. With exactly-once delivery the
+    /// Pub/Sub client learns each ack's result and resends one whose request
+    /// or response was lost, after the client timeout, while the ack id is
+    /// still valid; without it acks are best effort.
+    #[inline(always)]
+    fn send_ack(&mut self, w: u32, h: Handle) -> crate::network::Call {
         let call = self.net.call(ApiKind::Delete);
         if !call.request_lost {
             if call.up_ns == 0 {
-                self.delete_at_broker(w, slot.handle);
+                self.delete_at_broker(w, h);
             } else {
-                self.ev.after(call.up_ns, Event::DeleteAtBroker { w, h: slot.handle });
+                self.ev.after(call.up_ns, Event::DeleteAtBroker { w, h });
             }
         }
-        self.next_in_group(w, slot.then, true);
-        self.finish_call(w, s, slot.gen, call);
+        if (call.request_lost || call.response_lost) && self.brokers[self.q(w)].config().pubsub.exactly_once {
+            self.ev.after(self.net.timeout_ns(), Event::AckRetry { w, h });
+        }
+        call
+    }
+
+    /// An exactly-once client's ack retry: sent again unless the ack id has
+    /// stopped being valid (acked, or its deadline passed: the broker would
+    /// answer PERMANENT_FAILURE_INVALID_ACK_ID).
+    pub(crate) fn on_ack_retry(&mut self, w: u32, h: Handle) {
+        if self.brokers[self.q(w)].holds(h) {
+            self.send_ack(w, h);
+        }
     }
 
     fn attempt_failed(&mut self, w: u32, s: u32, reason: &'static str) {
@@ -668,6 +716,7 @@ impl World {
                 let p99 = self.observed[g].p99() as f64;
                 adaptive_extend_ns(p99, multiple, min_extend_ns)
             }
+            Heartbeat::PubsubLease(l) => self.leases[g].deadline_s(&l) * crate::duration::NS_PER_S,
         }
     }
 
@@ -726,6 +775,13 @@ impl World {
         let name = &self.workers[w as usize].name;
         let (kind, detail) = match (heartbeat, outcome) {
             (true, _) => (Kind::Heartbeat, outcome.reason()),
+            // A Pub/Sub nack under an exponential retry policy: visible after the backoff.
+            (false, ChangeOutcome::Changed | ChangeOutcome::ChangedByOlderHandle)
+                if t_ns == 0
+                    && matches!(self.brokers[q].config().pubsub.retry_backoff_ns, Some((min, _)) if min > 0) =>
+            {
+                (Kind::ChangeVisibility, "nack: retry policy backoff")
+            }
             (false, ChangeOutcome::Changed) if t_ns == 0 => (Kind::Visible, "released"),
             (false, ChangeOutcome::ChangedByOlderHandle) if t_ns == 0 => (Kind::Visible, "released by an older handle"),
             (false, ChangeOutcome::LateBySequence) if t_ns == 0 => {
@@ -738,6 +794,14 @@ impl World {
             (false, ChangeOutcome::ChangedByOlderHandle) => (Kind::ChangeVisibility, "backoff by an older handle"),
             (false, _) => (Kind::ChangeVisibility, outcome.reason()),
         };
+        if kind == Kind::Heartbeat && outcome.changed() && self.obs.tracing() {
+            if let Heartbeat::PubsubLease(_) = self.group_of(w).heartbeat {
+                // Pub/Sub: the trace says which deadline each modAck asked for.
+                let detail = format!("modAck {}", crate::duration::format_seconds(t_ns));
+                let name = &self.workers[w as usize].name;
+                return self.obs.trace(q, now, kind, Some(h.id), name, Some(h.receive), &detail);
+            }
+        }
         self.obs.trace(q, now, kind, Some(h.id), name, Some(h.receive), detail);
     }
 
@@ -746,11 +810,25 @@ impl World {
         if slot.phase == Phase::Finishing {
             return;
         }
+        let q = self.q(w);
         let interval_ns = match self.group_of(w).heartbeat {
             Heartbeat::None => return,
             Heartbeat::Fixed { interval_ns, .. } | Heartbeat::Adaptive { interval_ns, .. } => interval_ns,
+            Heartbeat::PubsubLease(l) => {
+                let now = self.ev.now();
+                if crate::lease::past_max_lease(&l, slot.received_ns, now) {
+                    // Dropped from lease management: no more modAcks; the
+                    // message comes back when its last deadline runs out.
+                    let name = &self.workers[w as usize].name;
+                    let h = slot.handle;
+                    let detail = "dropped from lease management (max_lease_duration)";
+                    self.obs.trace(q, now, Kind::Heartbeat, Some(h.id), name, Some(h.receive), detail);
+                    return;
+                }
+                let g = self.workers[w as usize].group;
+                crate::lease::renewal_after_ns(self.leases[g].deadline_s(&l))
+            }
         };
-        let q = self.q(w);
         self.obs.m[q].heartbeats += 1;
         let call = self.net.call(ApiKind::ChangeVisibility);
         if !call.request_lost {

@@ -67,6 +67,10 @@ fn output_doc_lists_every_summary_key() {
     let mut all = Vec::new();
     keys(&s.to_json(), &mut all);
     assert!(all.len() > 60 && all.iter().any(|k| k == "min"), "{all:?}");
+    // A Pub/Sub subscription with ordering adds `ordering_replays`.
+    let s = dupsim::run_file(Path::new("scenarios/pubsub-ordering-replay.toml"), &[], None).unwrap();
+    keys(&s.to_json(), &mut all);
+    assert!(all.iter().any(|k| k == "ordering_replays"), "{all:?}");
     let missing: Vec<&String> = all.iter().filter(|k| !doc.contains(&format!("`{k}`"))).collect();
     assert!(missing.is_empty(), "summary keys missing from docs/output.md: {missing:?}");
 }

@@ -10,6 +10,7 @@
 //!   `dedup.rs` (deduplication interval) and `throttle.rs` (API quotas).
 //! - `jetstream.rs`: a NATS JetStream stream with one pull consumer (docs/model.md, "NATS JetStream").
 //! - `nats_core.rs`: core NATS push subscriptions and slow consumers (docs/model.md, "Core NATS").
+//! - `pubsub.rs`: Google Cloud Pub/Sub subscriptions (docs/model.md), on the queue machinery of `sqs.rs`.
 //! - `sns.rs`, `sns_filter.rs`: SNS topics fanning out to queues (docs/model.md). A topic is not a [`Broker`]: it holds no messages.
 //!
 //! A new broker is a module here and a [`Broker`] variant whose arms call it;
@@ -18,6 +19,7 @@
 pub mod dedup;
 pub mod jetstream;
 pub mod nats_core;
+pub mod pubsub;
 pub mod sns;
 pub mod sns_filter;
 pub mod sqs;
@@ -39,6 +41,8 @@ pub enum Broker {
     JetStream(jetstream::JetStream),
     /// Core NATS push subscriptions.
     NatsCore(nats_core::NatsCore),
+    /// A Google Cloud Pub/Sub subscription.
+    PubSub(pubsub::PubSub),
 }
 
 impl Broker {
@@ -47,6 +51,7 @@ impl Broker {
         match cfg.kind {
             QueueKind::JetStream => Broker::JetStream(jetstream::JetStream::new(cfg, q)),
             QueueKind::NatsCore => Broker::NatsCore(nats_core::NatsCore::new(cfg, q, rng)),
+            QueueKind::Pubsub => Broker::PubSub(pubsub::PubSub::new(cfg, q, seed, rng)),
             _ => Broker::Sqs(sqs::Sqs::new(cfg, q, seed, rng)),
         }
     }
@@ -56,6 +61,7 @@ impl Broker {
             Broker::Sqs(b) => b.config(),
             Broker::JetStream(b) => b.config(),
             Broker::NatsCore(b) => b.config(),
+            Broker::PubSub(b) => b.sub().config(),
         }
     }
 
@@ -66,6 +72,7 @@ impl Broker {
             Broker::Sqs(b) => b.live(),
             Broker::JetStream(b) => b.live(),
             Broker::NatsCore(b) => b.live(),
+            Broker::PubSub(b) => b.sub().live(),
         }
     }
 
@@ -75,6 +82,7 @@ impl Broker {
             Broker::Sqs(b) => b.in_flight(),
             Broker::JetStream(b) => b.in_flight(),
             Broker::NatsCore(b) => b.in_flight(),
+            Broker::PubSub(b) => b.sub().in_flight(),
         }
     }
 
@@ -83,6 +91,7 @@ impl Broker {
             Broker::Sqs(b) => b.visible_or_delayed(),
             Broker::JetStream(b) => b.visible_or_delayed(),
             Broker::NatsCore(b) => b.visible_or_delayed(),
+            Broker::PubSub(b) => b.sub().visible_or_delayed(),
         }
     }
 
@@ -93,6 +102,7 @@ impl Broker {
             Broker::Sqs(b) => b.can_deliver(),
             Broker::JetStream(b) => b.can_deliver(),
             Broker::NatsCore(b) => b.can_deliver(),
+            Broker::PubSub(b) => b.sub().can_deliver(),
         }
     }
 
@@ -101,6 +111,7 @@ impl Broker {
         match self {
             Broker::Sqs(b) => b.is_fifo(),
             Broker::JetStream(_) | Broker::NatsCore(_) => false,
+            Broker::PubSub(b) => b.ordered(),
         }
     }
 
@@ -108,7 +119,7 @@ impl Broker {
     pub fn throttled(&self) -> Option<[u64; 3]> {
         match self {
             Broker::Sqs(b) => b.throttled(),
-            Broker::JetStream(_) | Broker::NatsCore(_) => None,
+            Broker::JetStream(_) | Broker::NatsCore(_) | Broker::PubSub(_) => None,
         }
     }
 
@@ -117,7 +128,7 @@ impl Broker {
     pub fn admit(&mut self, action: Action, now: Nanos) -> bool {
         match self {
             Broker::Sqs(b) => b.admit(action, now),
-            Broker::JetStream(_) | Broker::NatsCore(_) => true,
+            Broker::JetStream(_) | Broker::NatsCore(_) | Broker::PubSub(_) => true,
         }
     }
 
@@ -137,6 +148,7 @@ impl Broker {
             Broker::Sqs(b) => b.send(ev, obs, key, first_send_ns, delay_ns, repeat),
             Broker::JetStream(b) => b.send(ev, obs, key, first_send_ns, delay_ns, repeat),
             Broker::NatsCore(b) => b.send(ev, obs, key, first_send_ns, delay_ns, repeat),
+            Broker::PubSub(b) => b.send(ev, obs, key, first_send_ns, delay_ns, repeat),
         }
     }
 
@@ -157,7 +169,19 @@ impl Broker {
             Broker::Sqs(b) => b.receive(ev, obs, max, vt_ns, worker, short_poll, out),
             Broker::JetStream(b) => b.receive(ev, obs, max, vt_ns, worker, short_poll, out),
             Broker::NatsCore(b) => b.receive(ev, obs, max, vt_ns, worker, short_poll, out),
+            Broker::PubSub(b) => b.receive(ev, obs, max, vt_ns, worker, short_poll, out),
         }
+    }
+
+    /// Whether `h` is the current lease of a message in flight (an ack with
+    /// it now would be accepted under every ack policy).
+    pub fn holds(&self, h: Handle) -> bool {
+        let inner = match self {
+            Broker::Sqs(b) => b,
+            Broker::PubSub(b) => b.sub(),
+            Broker::JetStream(_) | Broker::NatsCore(_) => return true,
+        };
+        inner.get(h.id).is_some_and(|m| m.receive_count == h.receive && m.state == sqs::State::InFlight)
     }
 
     /// Record what became of delivery `h` (decides the next redelivery's cause).
@@ -167,6 +191,7 @@ impl Broker {
             Broker::Sqs(b) => b.set_fate(h, fate, now),
             Broker::JetStream(b) => b.set_fate(h, fate, now),
             Broker::NatsCore(b) => b.set_fate(h, fate, now),
+            Broker::PubSub(b) => b.sub_mut().set_fate(h, fate, now),
         }
     }
 
@@ -185,6 +210,7 @@ impl Broker {
             Broker::JetStream(b) => b.nak(ev, obs, h, t_ns),
             // No ack, no redelivery: the handler's return settled the message.
             Broker::NatsCore(_) => ChangeOutcome::Gone,
+            Broker::PubSub(b) => b.change_visibility(ev, h, t_ns),
         }
     }
 
@@ -195,6 +221,7 @@ impl Broker {
             Broker::Sqs(b) => b.delete(ev, obs, h, worker),
             Broker::JetStream(b) => b.delete(ev, obs, h, worker),
             Broker::NatsCore(_) => DeleteOutcome::Gone,
+            Broker::PubSub(b) => b.delete(ev, obs, h, worker),
         }
     }
 
@@ -206,13 +233,16 @@ impl Broker {
             Broker::Sqs(b) => b.change_visibility(ev, h, extend_ns),
             Broker::JetStream(b) => b.progress(ev, obs, h),
             Broker::NatsCore(_) => ChangeOutcome::Gone,
+            Broker::PubSub(b) => b.change_visibility(ev, h, extend_ns),
         }
     }
 
     /// JetStream +TERM: stop redelivering `h`'s message (config allows it nowhere else).
     pub fn term(&mut self, ev: &mut Events<Event>, obs: &mut Obs, h: Handle, worker: &str) -> DeleteOutcome {
         match self {
-            Broker::Sqs(_) | Broker::NatsCore(_) => unreachable!("config allows on_failure = term on JetStream only"),
+            Broker::Sqs(_) | Broker::NatsCore(_) | Broker::PubSub(_) => {
+                unreachable!("config allows on_failure = term on JetStream only")
+            }
             Broker::JetStream(b) => b.term(ev, obs, h, worker),
         }
     }
@@ -220,7 +250,7 @@ impl Broker {
     /// NATS counters (advisories, late acks, slow consumers), if a NATS broker.
     pub fn nats_stats(&self) -> Option<&jetstream::NatsStats> {
         match self {
-            Broker::Sqs(_) => None,
+            Broker::Sqs(_) | Broker::PubSub(_) => None,
             Broker::JetStream(b) => Some(&b.stats),
             Broker::NatsCore(b) => Some(&b.stats),
         }
@@ -268,6 +298,7 @@ impl Broker {
             Broker::Sqs(b) => b.on_timer(ev, obs, t),
             Broker::JetStream(b) => b.on_timer(ev, obs, t),
             Broker::NatsCore(_) => {}
+            Broker::PubSub(b) => b.on_timer(ev, obs, t),
         }
     }
 
@@ -277,6 +308,7 @@ impl Broker {
             Broker::Sqs(b) => b.footprint(),
             Broker::JetStream(b) => b.footprint(),
             Broker::NatsCore(b) => b.footprint(),
+            Broker::PubSub(b) => b.sub().footprint(),
         }
     }
 
@@ -293,6 +325,7 @@ impl Broker {
             Broker::Sqs(b) => b.check_invariants(),
             Broker::JetStream(b) => b.check_invariants(),
             Broker::NatsCore(b) => b.check_invariants(),
+            Broker::PubSub(b) => b.check_invariants(),
         }
     }
 }

@@ -124,7 +124,10 @@ impl Sqs {
 
     /// Queue number `q` of the world; `seed` draws FIFO message groups.
     pub fn new(cfg: Queue, q: u16, seed: u64, rng: Stream) -> Sqs {
-        let fifo = (cfg.kind == QueueKind::SqsFifo).then(|| {
+        // A Pub/Sub subscription with message ordering keeps its ordering
+        // keys as FIFO message groups (no deduplication, no quota).
+        let grouped = cfg.kind == QueueKind::SqsFifo || (cfg.kind == QueueKind::Pubsub && cfg.pubsub.ordering);
+        let fifo = grouped.then(|| {
             let f = &cfg.fifo;
             Box::new(Fifo {
                 groups: Groups::new(f.groups),
@@ -152,6 +155,11 @@ impl Sqs {
             rng,
             fifo,
         }
+    }
+
+    /// Index of this queue in the world.
+    pub fn queue_index(&self) -> usize {
+        self.q as usize
     }
 
     fn timer(&self, t: Timer) -> Event {
@@ -336,6 +344,63 @@ impl Sqs {
         }
     }
 
+    /// A message whose lease ended or was released goes back to the queue:
+    /// visible at once, or after the redelivery backoff of a Pub/Sub retry
+    /// policy (`min x 2^(deliveries - 1)`, at most `max`), as a delayed message.
+    #[inline(always)]
+    fn return_to_queue(&mut self, ev: &mut Events<Event>, id: u64) {
+        let backoff = self.cfg.pubsub.retry_backoff_ns;
+        let Some(m) = self.get_mut(id) else { return };
+        match backoff {
+            None => {
+                m.state = State::Visible;
+                self.push_visible(id);
+            }
+            Some((min, max)) => {
+                let doublings = m.receive_count.saturating_sub(1).min(40);
+                let delay = min.saturating_mul(1u64 << doublings).min(max);
+                if delay == 0 {
+                    m.state = State::Visible;
+                    return self.push_visible(id);
+                }
+                m.state = State::Delayed;
+                m.hidden_until_ns = ev.now() + delay;
+                ev.after(delay, self.timer(Timer::DelayEnd { id }));
+            }
+        }
+    }
+
+    /// Bring back message `id`, deleted earlier (a Pub/Sub ordering replay):
+    /// visible again with its receive count, its fate a success, its group place
+    /// restored, no longer counted deleted. False if its slot is gone.
+    pub fn resurrect(&mut self, ev: &Events<Event>, obs: &mut Obs, id: u64, detail: &str) -> bool {
+        let now = ev.now();
+        let Some(i) = id.checked_sub(self.base) else { return false };
+        let Some(m) = self.ring.get_mut(i as usize) else { return false };
+        if m.state != State::Gone {
+            return false;
+        }
+        m.state = State::Visible;
+        m.hidden_until_ns = now;
+        // It was acked: its next delivery is a redelivery after a success.
+        m.fate = Fate::Succeeded;
+        m.fate_end_ns = now;
+        let (g, rc) = (m.group, m.receive_count);
+        self.live += 1;
+        if let Some(f) = self.fifo.as_mut() {
+            f.groups.insert(g, id);
+        }
+        self.push_visible(id);
+        obs.m[self.q as usize].deleted -= 1;
+        obs.trace(self.q as usize, now, Kind::Visible, Some(id), "", Some(rc), detail);
+        true
+    }
+
+    /// The message groups (ordered queues).
+    pub fn groups(&self) -> Option<&Groups> {
+        self.fifo.as_ref().map(|f| &f.groups)
+    }
+
     /// A delayed message becomes visible.
     pub fn on_delay_end(&mut self, ev: &Events<Event>, obs: &mut Obs, id: u64) {
         if let Some(m) = self.get_mut(id) {
@@ -505,7 +570,7 @@ impl Sqs {
     }
 
     /// A visibility timer fires; stale timers (extended, deleted) do nothing.
-    pub fn on_visibility_end(&mut self, ev: &Events<Event>, obs: &mut Obs, id: u64, gen: u32) {
+    pub fn on_visibility_end(&mut self, ev: &mut Events<Event>, obs: &mut Obs, id: u64, gen: u32) {
         let now = ev.now();
         let q = self.q as usize;
         let retention = self.cfg.retention_ns;
@@ -522,10 +587,9 @@ impl Sqs {
             obs.m[q].expired += 1;
             return;
         }
-        m.state = State::Visible;
         self.in_flight -= 1;
         self.group_left_flight(g);
-        self.push_visible(id);
+        self.return_to_queue(ev, id);
         if premature {
             obs.m[q].premature_expiries += 1;
             obs.m[q].bucket(now).premature_expiries += 1;
@@ -541,6 +605,7 @@ impl Sqs {
         let now = ev.now();
         let qi = self.q;
         let policy = self.cfg.change_visibility_policy;
+        let capped = self.cfg.kind != QueueKind::Pubsub;
         let Some(m) = self.get_mut(h.id) else { return ChangeOutcome::Gone };
         let current = m.receive_count == h.receive;
         debug_assert!(h.receive <= m.receive_count, "a handle from the future");
@@ -550,17 +615,17 @@ impl Sqs {
         if m.state != State::InFlight {
             return ChangeOutcome::LeaseEnded;
         }
-        if (now + t_ns).saturating_sub(m.received_at_ns) > MAX_HIDDEN_NS {
+        // Pub/Sub has no cap on a message's total lease (modAck asks 0..600 s each time).
+        if (now + t_ns).saturating_sub(m.received_at_ns) > MAX_HIDDEN_NS && capped {
             return ChangeOutcome::Rejected;
         }
         m.timer_gen = m.timer_gen.wrapping_add(1);
         let (gen, g) = (m.timer_gen, m.group);
         if t_ns == 0 {
-            m.state = State::Visible;
             m.hidden_until_ns = now;
             self.in_flight -= 1;
             self.group_left_flight(g);
-            self.push_visible(h.id);
+            self.return_to_queue(ev, h.id);
         } else {
             m.hidden_until_ns = now + t_ns;
             ev.after(t_ns, lease_end(qi, h.id, gen));
@@ -578,7 +643,9 @@ impl Sqs {
         let q = self.q as usize;
         let policy = self.cfg.delete_policy;
         let vt = self.cfg.visibility_timeout_ns;
-        let rejection = if self.fifo.is_some() {
+        let rejection = if self.cfg.kind == QueueKind::Pubsub {
+            "PERMANENT_FAILURE_INVALID_ACK_ID: the ack id is not the latest or its deadline passed"
+        } else if self.fifo.is_some() {
             "InvalidParameterValue: the receipt handle has expired"
         } else {
             "ReceiptHandleIsInvalid"

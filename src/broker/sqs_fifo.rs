@@ -136,6 +136,14 @@ impl Groups {
         group.in_flight -= 1;
     }
 
+    /// Message `id` comes back to group `g` at its place in id order (a
+    /// Pub/Sub ordering replay of a message acked earlier).
+    pub fn insert(&mut self, g: u32, id: u64) {
+        let pending = &mut self.groups[g as usize].pending;
+        let i = pending.partition_point(|&x| x < id);
+        pending.insert(i, id);
+    }
+
     /// Message `id` leaves group `g` (deleted, expired or dead-lettered).
     pub fn remove(&mut self, g: u32, id: u64) {
         let pending = &mut self.groups[g as usize].pending;
