@@ -102,7 +102,7 @@ impl Watch {
                 format_size(self.max_memory),
                 duration::format_seconds(now),
                 format_size(used),
-                world.brokers.iter().map(crate::broker::Broker::live).sum::<u64>(),
+                world.live(),
                 world.ev.len()
             ));
         }

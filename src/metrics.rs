@@ -41,6 +41,15 @@ pub struct ApiCounts {
     pub billed: u64,
 }
 
+impl ApiCounts {
+    /// A SendMessage into this queue: one call, billed per 64 KiB (`chunks`).
+    #[inline]
+    pub fn count_send(&mut self, chunks: u64) {
+        self.send += 1;
+        self.billed += chunks;
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct IdempotencyCounts {
     /// Attempts that found the key already done and skipped the effect.

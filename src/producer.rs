@@ -198,9 +198,7 @@ impl World {
                 if outcome == SendOutcome::Throttled {
                     return false;
                 }
-                let m = &mut self.obs.m[q];
-                m.api.send += 1;
-                m.api.billed += self.producer.payload_chunks;
+                self.obs.m[q].api.count_send(self.producer.payload_chunks);
             }
             Target::Topic(t) => self.publish(t, p.key, p.first_send_ns, p.accepted),
             Target::Subject => {
@@ -213,9 +211,7 @@ impl World {
                     }
                     if kind == crate::scenario::QueueKind::JetStream || kind == crate::scenario::QueueKind::NatsCore {
                         self.brokers[q].send(&mut self.ev, &mut self.obs, p.key, p.first_send_ns, 0, p.accepted);
-                        let m = &mut self.obs.m[q];
-                        m.api.send += 1;
-                        m.api.billed += self.producer.payload_chunks;
+                        self.obs.m[q].api.count_send(self.producer.payload_chunks);
                     }
                 }
             }
@@ -227,7 +223,7 @@ impl World {
     /// How long the producer's client waits before retrying a throttled send.
     fn throttle_retry_ns(&self) -> Nanos {
         match self.producer.target {
-            Target::Queue(q) => self.brokers[q].config().fifo.throttle_retry_ns,
+            Target::Queue(q) => self.brokers[q].throttle_retry_ns(),
             Target::Topic(_) | Target::Subject => 0,
         }
     }

@@ -373,7 +373,7 @@ impl World {
     }
 
     /// Messages held by every queue.
-    fn live(&self) -> u64 {
+    pub(crate) fn live(&self) -> u64 {
         self.brokers.iter().map(Broker::live).sum()
     }
 

@@ -220,11 +220,6 @@ impl World {
         self.group_handler[self.workers[w as usize].group]
     }
 
-    /// How long a client waits before retrying a throttled call to queue `q`.
-    fn retry_after_throttle_ns(&self, q: usize) -> Nanos {
-        self.brokers[q].config().fifo.throttle_retry_ns
-    }
-
     pub(crate) fn on_worker_start(&mut self, w: u32) {
         self.workers[w as usize].alive = true;
         let (q, now) = (self.q(w), self.ev.now());
@@ -284,7 +279,7 @@ impl World {
         let now = self.ev.now();
         if !self.brokers[q].admit(Action::Receive, now) {
             // ThrottlingException: the worker's client retries after its backoff.
-            let retry = self.retry_after_throttle_ns(q) + self.workers[w as usize].down_ns;
+            let retry = self.brokers[q].throttle_retry_ns() + self.workers[w as usize].down_ns;
             self.ev.after(retry, Event::Poll { w, gen });
             return;
         }
@@ -738,7 +733,7 @@ impl World {
         if !self.brokers[q].admit(Action::Delete, self.ev.now()) {
             // ThrottlingException: the client retries the delete after its backoff
             // (the slot does not wait for it).
-            self.ev.after(self.retry_after_throttle_ns(q), Event::DeleteAtBroker { w, h });
+            self.ev.after(self.brokers[q].throttle_retry_ns(), Event::DeleteAtBroker { w, h });
             return;
         }
         self.obs.m[q].api.delete += 1;

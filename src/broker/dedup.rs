@@ -8,8 +8,11 @@
 //! message is received or deleted. A send exactly `window` after the first
 //! is accepted again (the interval is [t, t + window)).
 
-use crate::duration::Nanos;
+use crate::duration::{Nanos, NS_PER_S};
 use std::collections::{HashMap, VecDeque};
+
+/// SQS FIFO's and SNS FIFO's deduplication interval: 5 minutes.
+pub const FIFO_WINDOW_NS: Nanos = 5 * 60 * NS_PER_S;
 
 pub struct Dedup {
     window_ns: Nanos,

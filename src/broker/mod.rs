@@ -123,6 +123,11 @@ impl Broker {
         }
     }
 
+    /// How long a client waits before retrying a call this queue throttled.
+    pub fn throttle_retry_ns(&self) -> Nanos {
+        self.config().fifo.throttle_retry_ns
+    }
+
     /// Whether an API call of `action` now is within the broker's quota.
     #[inline]
     pub fn admit(&mut self, action: Action, now: Nanos) -> bool {

@@ -97,7 +97,7 @@ pub struct SnsTopic {
 
 impl SnsTopic {
     pub fn new(cfg: Topic, rng: Stream) -> SnsTopic {
-        let dedup = cfg.fifo.then(|| Dedup::new(5 * 60 * NS_PER_S));
+        let dedup = cfg.fifo.then(|| Dedup::new(super::dedup::FIFO_WINDOW_NS));
         let stats = TopicStats {
             subscriptions: vec![SubscriptionStats::default(); cfg.subscriptions.len()],
             ..TopicStats::default()
@@ -192,7 +192,7 @@ impl World {
             }
             return;
         }
-        self.bill_sns_send(q);
+        self.obs.m[q].api.count_send(self.producer.payload_chunks()); // SNS's SendMessage bills as the queue's
         let topic = &mut self.topics[t];
         topic.stats.subscriptions[sub].delivered += 1;
         if chance(&mut topic.rng, topic.cfg.duplicate_probability) {
@@ -201,17 +201,9 @@ impl World {
             if self.brokers[q].send(&mut self.ev, &mut self.obs, p.key, p.first_send_ns, 0, true)
                 != SendOutcome::Throttled
             {
-                self.bill_sns_send(q);
+                self.obs.m[q].api.count_send(self.producer.payload_chunks()); // SNS's SendMessage bills as the queue's
             }
         }
-    }
-
-    /// SNS's SendMessage into queue `q` counts and bills as the queue's request.
-    fn bill_sns_send(&mut self, q: usize) {
-        let chunks = self.producer.payload_chunks();
-        let m = &mut self.obs.m[q];
-        m.api.send += 1;
-        m.api.billed += chunks;
     }
 }
 

@@ -5,7 +5,7 @@
 //! every error names the file, line and column of the value, or the flag.
 
 use super::{resolve_dist, resolve_queue, Ctx, RawDist, RawProducer, RawQueue};
-use crate::duration::{Nanos, NS_PER_S};
+use crate::duration::NS_PER_S;
 use crate::error::InputError;
 use crate::scenario::*;
 use serde::Deserialize;
@@ -56,9 +56,6 @@ struct RawSubscription {
     queue: String,
     filter: Option<toml::Table>,
 }
-
-/// FIFO's fixed deduplication interval.
-const DEDUP_WINDOW_NS: Nanos = 5 * 60 * NS_PER_S;
 
 /// Most message groups a FIFO queue may be given.
 const MAX_GROUPS: u64 = 1_000_000;
@@ -120,7 +117,7 @@ pub(super) fn resolve_fifo(ctx: &Ctx, at: &str, q: &RawQueue, kind: QueueKind) -
             RawDedupScope::Queue => DedupScope::Queue,
             RawDedupScope::MessageGroup => DedupScope::MessageGroup,
         },
-        dedup_window_ns: DEDUP_WINDOW_NS,
+        dedup_window_ns: crate::broker::dedup::FIFO_WINDOW_NS,
         api_limit_per_s: ctx.count(
             &path("api_limit_per_s"),
             q.api_limit_per_s.map(u64::from),
