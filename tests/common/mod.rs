@@ -47,25 +47,17 @@ pub fn assert_binomial(observed: u64, n: u64, p: f64, k: f64, what: &str) {
 /// The trace rows of scenario `text` with overrides, as
 /// `t_s,event,msg,worker,receive,detail` strings.
 pub fn trace_rows(text: &str, sets: &[&str]) -> Vec<String> {
-    let source = dupsim::Source::from_text(Path::new("test.toml"), text.to_string()).unwrap();
-    let overrides: Vec<_> = sets.iter().map(|s| dupsim::Override::parse(s).unwrap()).collect();
-    let scenario = source.resolve(&overrides, None).unwrap();
-    let buf = MemoryBuffer::default();
-    let opts = dupsim::RunOptions { trace: Some(Trace::new(Box::new(buf.clone()))), ..Default::default() };
-    let (_, trace) = dupsim::run(&scenario, opts).unwrap();
-    trace.unwrap().finish().unwrap();
-    buf.text().lines().skip(1).map(str::to_string).collect()
+    trace_run(text, sets).0
 }
 
 /// The trace rows (`t_s,event,msg,worker,receive,detail`, header left out)
 /// and the summary of scenario `text` run with overrides.
 pub fn trace_run(text: &str, sets: &[&str]) -> (Vec<String>, Summary) {
-    let source = Source::from_text(Path::new("rules.toml"), text.to_string()).unwrap();
+    let source = Source::from_text(Path::new("test.toml"), text.to_string()).unwrap();
     let overrides: Vec<Override> = sets.iter().map(|s| Override::parse(s).unwrap()).collect();
     let scenario = source.resolve(&overrides, None).unwrap();
-    let buf = dupsim::trace::MemoryBuffer::default();
-    let opts =
-        dupsim::RunOptions { trace: Some(dupsim::trace::Trace::new(Box::new(buf.clone()))), ..Default::default() };
+    let buf = MemoryBuffer::default();
+    let opts = dupsim::RunOptions { trace: Some(Trace::new(Box::new(buf.clone()))), ..Default::default() };
     let (summary, trace) = dupsim::run(&scenario, opts).unwrap();
     trace.unwrap().finish().unwrap();
     (buf.text().lines().skip(1).map(str::to_string).collect(), summary)
