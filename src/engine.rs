@@ -189,6 +189,15 @@ impl<E> Events<E> {
         self.len() == 0
     }
 
+    /// Drop every pending event for which `keep` is false (timers known to
+    /// be stale), keeping the others' (time, seq) order. O(pending).
+    pub fn retain(&mut self, mut keep: impl FnMut(&E) -> bool) {
+        self.heap.retain(|e| keep(&e.event));
+        for lane in &mut self.lanes {
+            lane.queue.retain(|e| keep(&e.event));
+        }
+    }
+
     /// Every pending event with its time, in no particular order (for
     /// `--paranoid` checks; never used by the simulation itself).
     pub fn pending(&self) -> impl Iterator<Item = (Nanos, &E)> + '_ {
@@ -236,6 +245,36 @@ mod tests {
             out
         };
         assert_eq!(run(false), run(true));
+    }
+
+    #[test]
+    fn retain_drops_events_and_keeps_the_order_of_the_rest() {
+        let mut q: Events<u64> = Events::default();
+        q.add_lane(10);
+        for i in 0..100u64 {
+            q.at(i % 7 * 3, i);
+            q.after(10, 1000 + i);
+        }
+        q.retain(|e| e % 3 != 0);
+        let mut last = (0, 0);
+        let mut got = Vec::new();
+        while let Some(e) = q.pop() {
+            assert!(e % 3 != 0, "a dropped event came back: {e}");
+            got.push(e);
+            let key = (q.now(), e);
+            assert!(key.0 >= last.0, "time went backwards");
+            last = key;
+        }
+        let want: Vec<u64> = {
+            let mut v: Vec<(u64, u64, u64)> = (0..100u64)
+                .map(|i| (i % 7 * 3, i, i))
+                .chain((0..100u64).map(|i| (10, 100 + i, 1000 + i)))
+                .filter(|&(_, _, e)| e % 3 != 0)
+                .collect();
+            v.sort();
+            v.into_iter().map(|(_, _, e)| e).collect()
+        };
+        assert_eq!(got, want);
     }
 
     #[test]

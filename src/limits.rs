@@ -93,9 +93,9 @@ impl Watch {
     }
 
     /// Check the limits; the message of the one exceeded.
-    pub fn check(&mut self, world: &World, s: &Scenario) -> Option<String> {
+    /// `used`: the world's footprint now.
+    pub fn check(&mut self, world: &World, s: &Scenario, used: u64) -> Option<String> {
         let now = world.now();
-        let used = world.footprint();
         if used > self.max_memory {
             return Some(format!(
                 "run.max_memory = {} exceeded at t = {}s (about {} held: {} live messages, {} pending events); the scenario grows without bound, or raise it with --set run.max_memory=...",

@@ -180,6 +180,9 @@ pub struct World {
     pub(crate) redrives_left: usize,
     pub(crate) seed: u64,
     events: u64,
+    /// The largest [`World::footprint`] and live-message count sampled (`perf`).
+    pub(crate) peak_footprint: u64,
+    pub(crate) peak_live: u64,
     progress: Option<std::sync::Arc<crate::progress::Progress>>,
     paranoid: Option<Box<crate::paranoid::Paranoid>>,
 }
@@ -266,6 +269,8 @@ impl World {
             redrives_left: s.queues.iter().map(|q| q.redrive_at_ns.len()).sum(),
             seed,
             events: 0,
+            peak_footprint: 0,
+            peak_live: 0,
             progress: None,
             paranoid: None,
         };
@@ -348,13 +353,15 @@ impl World {
                 )));
             }
             if self.events.is_multiple_of(crate::limits::CHECK_EVERY) {
-                if let Some(m) = watch.check(&self, s) {
+                let used = self.sample_footprint();
+                if let Some(m) = watch.check(&self, s, used) {
                     watch.finish(&self);
                     return Err(self.limit(m));
                 }
             }
         };
         watch.finish(&self);
+        self.sample_footprint();
         if cfg!(debug_assertions) {
             for b in &self.brokers {
                 b.check_invariants();
@@ -370,6 +377,14 @@ impl World {
             let _ = t.finish();
         }
         Error::Limit(message)
+    }
+
+    /// Measure the footprint and live messages now, keep the peaks; the footprint.
+    fn sample_footprint(&mut self) -> u64 {
+        let used = self.footprint();
+        self.peak_footprint = self.peak_footprint.max(used);
+        self.peak_live = self.peak_live.max(self.live());
+        used
     }
 
     /// Messages held by every queue.

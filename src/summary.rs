@@ -134,6 +134,11 @@ pub struct Perf {
     pub wall_s: f64,
     pub events_per_s: f64,
     pub peak_rss_bytes: u64,
+    /// The run's own estimate of the bytes its growing structures held at
+    /// their largest (`limits.rs`, sampled every 16,384 events and at the end).
+    pub peak_model_bytes: u64,
+    /// The most messages live at once (delayed, visible or in flight), at the same samples.
+    pub peak_live_messages: u64,
 }
 
 /// The run summary. Field order is the JSON key order.
@@ -401,6 +406,8 @@ impl Summary {
         let events = w.events();
         let wall_s = wall.as_secs_f64();
         let mut summary = Summary::of(s, &total, total_final, total_cost, stop, w.now(), events, wall_s);
+        summary.perf.peak_model_bytes = w.peak_footprint;
+        summary.perf.peak_live_messages = w.peak_live;
         summary.deduplicated = any_fifo.then_some(total.deduplicated + topic_dedup);
         summary.throttled = throttled;
         summary.lambda = lambda;
@@ -523,6 +530,8 @@ impl Summary {
                 wall_s,
                 events_per_s: if wall_s > 0.0 { events as f64 / wall_s } else { 0.0 },
                 peak_rss_bytes: peak_rss_bytes(),
+                peak_model_bytes: 0,
+                peak_live_messages: 0,
             },
         }
     }
