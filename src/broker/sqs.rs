@@ -10,7 +10,14 @@
 //! Messages live in a ring indexed by message id: ids are given in send
 //! order, so the oldest live message is at the front and retention deadlines
 //! come in ring order. A finished message leaves a tombstone until the front
-//! passes it, so memory follows the span of live ids, not messages ever sent.
+//! passes it. So that one long-lived message (a poison message redelivered
+//! for days) does not pin the tombstones of every message sent after it, the
+//! ring is compacted when it holds more than twice its live messages plus
+//! [`RING_SLACK`]: live messages at its front move to a small ordered map
+//! (`far`) and the tombstones behind them are dropped. Memory then follows
+//! the live messages, not the messages finished since the oldest one. (A
+//! Pub/Sub subscription with ordering keeps its tombstones: an ordering
+//! replay brings acked messages back.)
 
 use super::dedup::Dedup;
 use super::sqs_fifo::{GroupDraw, Groups};
@@ -24,7 +31,11 @@ use crate::scenario::{ChangeVisibilityPolicy, Deduplication, DeletePolicy, Queue
 use crate::sim::Event;
 use crate::trace::Kind;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+
+/// Tombstones the ring may hold beyond twice its live messages before it is
+/// compacted (a few hundred KiB; compaction is then rare and amortised).
+pub const RING_SLACK: usize = 4096;
 
 /// Longest total hidden time after the latest receive.
 pub const MAX_HIDDEN_NS: Nanos = 12 * 3_600 * NS_PER_S;
@@ -92,6 +103,10 @@ pub struct Sqs {
     ring: VecDeque<Msg>,
     /// Id of `ring[0]`.
     base: u64,
+    /// Live messages older than `base`, moved out of the ring by `compact`.
+    far: BTreeMap<u64, Msg>,
+    /// Whether the ring may be compacted (not with Pub/Sub ordering replays).
+    compactable: bool,
     next_id: u64,
     visible: VisibleSet,
     visible_count: u64,
@@ -113,13 +128,15 @@ impl Sqs {
             VisibleSet::BecameVisible(queue) => bytes_of::<(u64, u32)>(queue.capacity()),
         };
         let fifo = self.fifo.as_ref().map_or(0, |f| f.groups.footprint());
-        bytes_of::<Msg>(self.ring.capacity()) + visible + fifo + bytes_of::<DeadLetter>(self.dlq.capacity())
+        // A B-tree node holds up to 11 entries; count a node per 5 as the worst case.
+        let far = bytes_of::<(u64, Msg)>(self.far.len()) * 11 / 5;
+        bytes_of::<Msg>(self.ring.capacity()) + far + visible + fifo + bytes_of::<DeadLetter>(self.dlq.capacity())
     }
 
     /// The ids the ring spans (finished ones are tombstones), for
     /// `--paranoid` checks.
-    pub fn ids(&self) -> std::ops::Range<u64> {
-        self.base..self.base + self.ring.len() as u64
+    pub fn ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.far.keys().copied().chain(self.base..self.base + self.ring.len() as u64)
     }
 
     /// Queue number `q` of the world; `seed` draws FIFO message groups.
@@ -127,6 +144,7 @@ impl Sqs {
         // A Pub/Sub subscription with message ordering keeps its ordering
         // keys as FIFO message groups (no deduplication, no quota).
         let grouped = cfg.kind == QueueKind::SqsFifo || (cfg.kind == QueueKind::Pubsub && cfg.pubsub.ordering);
+        let compactable = !grouped || cfg.kind == QueueKind::SqsFifo;
         let fifo = grouped.then(|| {
             let f = &cfg.fifo;
             Box::new(Fifo {
@@ -145,6 +163,8 @@ impl Sqs {
             cfg,
             ring: VecDeque::with_capacity(1024),
             base: 1,
+            far: BTreeMap::new(),
+            compactable,
             next_id: 1,
             visible,
             visible_count: 0,
@@ -211,14 +231,18 @@ impl Sqs {
 
     #[inline]
     pub fn get(&self, id: u64) -> Option<&Msg> {
-        let i = id.checked_sub(self.base)? as usize;
-        self.ring.get(i).filter(|m| m.state != State::Gone)
+        match id.checked_sub(self.base) {
+            Some(i) => self.ring.get(i as usize).filter(|m| m.state != State::Gone),
+            None => self.far.get(&id),
+        }
     }
 
     #[inline]
     fn get_mut(&mut self, id: u64) -> Option<&mut Msg> {
-        let i = id.checked_sub(self.base)? as usize;
-        self.ring.get_mut(i).filter(|m| m.state != State::Gone)
+        match id.checked_sub(self.base) {
+            Some(i) => self.ring.get_mut(i as usize).filter(|m| m.state != State::Gone),
+            None => self.far.get_mut(&id),
+        }
     }
 
     /// The message if `h` is its current handle.
@@ -298,13 +322,15 @@ impl Sqs {
         }
         match &mut self.visible {
             VisibleSet::OldestSent(heap) => heap.push(Reverse(id)),
-            VisibleSet::BecameVisible(fifo) => {
-                let i = (id - self.base) as usize;
-                let m = &mut self.ring[i];
+            VisibleSet::BecameVisible(_) => {
+                let Some(m) = self.get_mut(id) else { return };
                 // A new stamp: any pending visibility timer is stale already
                 // (the message is not in flight), and older entries go stale.
                 m.timer_gen = m.timer_gen.wrapping_add(1);
-                fifo.push_back((id, m.timer_gen));
+                let stamp = m.timer_gen;
+                if let VisibleSet::BecameVisible(fifo) = &mut self.visible {
+                    fifo.push_back((id, stamp));
+                }
             }
         }
     }
@@ -715,6 +741,9 @@ impl Sqs {
         let (rc, g, was) = (m.receive_count, m.group, m.state);
         m.state = State::Gone;
         self.live -= 1;
+        if id < self.base {
+            self.far.remove(&id);
+        }
         if kind != Kind::Delete {
             obs.trace(self.q as usize, now, kind, Some(id), "", Some(rc), "");
         }
@@ -729,14 +758,46 @@ impl Sqs {
             self.ring.pop_front();
             self.base += 1;
         }
+        if self.compactable && self.ring.len() > 2 * self.live_in_ring() + RING_SLACK {
+            self.compact();
+        }
+    }
+
+    /// Live messages in the ring (the rest are in `far`).
+    #[inline]
+    fn live_in_ring(&self) -> usize {
+        self.live as usize - self.far.len()
+    }
+
+    /// Move live messages from the ring's front to `far` and drop the
+    /// tombstones behind them, until the ring holds at most twice its live
+    /// messages plus half the slack. Each message moves at most once, so the
+    /// cost is amortised over the removals that made the ring sparse.
+    #[cold]
+    fn compact(&mut self) {
+        while self.ring.len() > 2 * self.live_in_ring() + RING_SLACK / 2 {
+            let Some(m) = self.ring.pop_front() else { break };
+            if m.state != State::Gone {
+                self.far.insert(self.base, m);
+            }
+            self.base += 1;
+        }
+        while self.ring.front().is_some_and(|m| m.state == State::Gone) {
+            self.ring.pop_front();
+            self.base += 1;
+        }
+        if self.ring.capacity() > 4 * self.ring.len().max(RING_SLACK) {
+            self.ring.shrink_to(2 * self.ring.len().max(RING_SLACK));
+        }
     }
 
     fn schedule_retention(&mut self, ev: &mut Events<Event>) {
         if self.retention_check_at.is_some() {
             return;
         }
-        if let Some(front) = self.ring.front() {
-            let at = front.enqueue_ns + self.cfg.retention_ns;
+        let far = self.far.values().map(|m| m.enqueue_ns).min();
+        if let Some(enqueued) = far.into_iter().chain(self.ring.front().map(|m| m.enqueue_ns)).min() {
+            let at = enqueued + self.cfg.retention_ns;
             self.retention_check_at = Some(at);
             ev.at(at.max(ev.now()), self.timer(Timer::RetentionCheck));
         }
@@ -746,6 +807,24 @@ impl Sqs {
     pub fn on_retention_check(&mut self, ev: &mut Events<Event>, obs: &mut Obs) {
         let now = ev.now();
         self.retention_check_at = None;
+        let retention = self.cfg.retention_ns;
+        let old: Vec<(u64, State)> = if self.far.is_empty() {
+            Vec::new()
+        } else {
+            (self.far.iter())
+            .filter(|(_, m)| m.enqueue_ns + retention <= now)
+                .map(|(&id, m)| (id, m.state))
+                .collect()
+        };
+        for (id, state) in old {
+            match state {
+                State::InFlight => self.in_flight -= 1,
+                State::Visible => self.visible_count -= 1,
+                _ => {}
+            }
+            self.remove(id, Kind::Expired, obs, now);
+            obs.m[self.q as usize].expired += 1;
+        }
         while let Some(front) = self.ring.front() {
             if front.enqueue_ns + self.cfg.retention_ns > now {
                 break;
@@ -807,9 +886,12 @@ impl Sqs {
 
     /// Internal consistency (debug builds and tests).
     pub fn check_invariants(&self) {
-        let live = self.ring.iter().filter(|m| m.state != State::Gone).count() as u64;
-        let in_flight = self.ring.iter().filter(|m| m.state == State::InFlight).count() as u64;
-        let visible = self.ring.iter().filter(|m| m.state == State::Visible).count() as u64;
+        let all = || self.ring.iter().chain(self.far.values());
+        assert!(self.far.values().all(|m| m.state != State::Gone), "a tombstone in far");
+        assert!(self.far.keys().all(|&id| id < self.base), "far overlaps the ring");
+        let live = all().filter(|m| m.state != State::Gone).count() as u64;
+        let in_flight = all().filter(|m| m.state == State::InFlight).count() as u64;
+        let visible = all().filter(|m| m.state == State::Visible).count() as u64;
         assert_eq!(live, self.live, "live count");
         assert_eq!(in_flight, self.in_flight, "in-flight count");
         assert_eq!(visible, self.visible_count, "visible count");
