@@ -183,6 +183,8 @@ pub struct World {
     /// The largest [`World::footprint`] and live-message count sampled (`perf`).
     pub(crate) peak_footprint: u64,
     pub(crate) peak_live: u64,
+    /// Sweep the event queue of stale timers once it is this long.
+    sweep_at: usize,
     progress: Option<std::sync::Arc<crate::progress::Progress>>,
     paranoid: Option<Box<crate::paranoid::Paranoid>>,
 }
@@ -271,6 +273,7 @@ impl World {
             events: 0,
             peak_footprint: 0,
             peak_live: 0,
+            sweep_at: STALE_SWEEP_MIN,
             progress: None,
             paranoid: None,
         };
@@ -345,6 +348,9 @@ impl World {
             }
             // The live count grows by at most one message per event: checking
             // every 256 events bounds a runaway just as well, for less work.
+            if self.events & 0xff == 0 && self.ev.len() > self.sweep_at {
+                self.drop_stale_timers();
+            }
             if self.events & 0xff == 0 && self.live() > s.run.max_live_messages {
                 return Err(self.limit(format!(
                     "run.max_live_messages = {} exceeded at t = {}s (the queue is growing without bound: add workers or lower the rate)",
@@ -385,6 +391,19 @@ impl World {
         self.peak_footprint = self.peak_footprint.max(used);
         self.peak_live = self.peak_live.max(self.live());
         used
+    }
+
+    /// Drop the pending timers that can no longer do anything (a deleted
+    /// message's lease, an extended lease's old deadline, a served long
+    /// poll's expiry, a finished attempt's step or heartbeat): they would
+    /// otherwise stay queued until they fire, a visibility timeout of 12 h
+    /// later. Called when the queue has doubled since the last sweep, so the
+    /// cost is amortised over the events scheduled meanwhile. Dropped timers
+    /// were no-ops: results do not change, only the `events` count.
+    fn drop_stale_timers(&mut self) {
+        let (brokers, workers) = (&self.brokers, &self.workers);
+        self.ev.retain(|e| still_due(brokers, workers, e));
+        self.sweep_at = (2 * self.ev.len()).max(STALE_SWEEP_MIN);
     }
 
     /// Messages held by every queue.
@@ -440,6 +459,30 @@ impl World {
             Event::Restart { w } => self.on_restart(w),
             Event::Lambda { f, p, gen, t } => self.on_lambda(f, p, gen, t),
         }
+    }
+}
+
+/// The event queue is swept of stale timers when it is at least this long.
+const STALE_SWEEP_MIN: usize = 4096;
+
+/// Whether event `e` may still act when it fires. False only where the
+/// handler is known to do nothing for good: generations (`poll_gen`, a
+/// slot's `gen`, a worker's `life`, a message's lease) only ever grow.
+fn still_due(brokers: &[Broker], workers: &[Worker], e: &Event) -> bool {
+    let slot_gen = |w: u32, s: u32| workers[w as usize].slots[s as usize].gen;
+    match *e {
+        Event::Broker { q, t } => brokers[q as usize].timer_due(t),
+        Event::Poll { w, gen } => workers[w as usize].poll_gen == gen,
+        Event::PollExpire { w, gen } => {
+            let worker = &workers[w as usize];
+            worker.poll_gen == gen && worker.parked
+        }
+        Event::StoreDone { w, slot, gen }
+        | Event::StepDone { w, slot, gen }
+        | Event::Heartbeat { w, slot, gen }
+        | Event::SlotFree { w, slot, gen } => slot_gen(w, slot) == gen,
+        Event::Crash { w, life } => workers[w as usize].life == life,
+        _ => true,
     }
 }
 

@@ -307,6 +307,16 @@ impl Broker {
         }
     }
 
+    /// Whether timer `t` may still act when it fires (false: a no-op for
+    /// good, dropped by `World::drop_stale_timers`). Only SQS judges its
+    /// timers; other brokers keep all of theirs.
+    pub fn timer_due(&self, t: Timer) -> bool {
+        match self {
+            Broker::Sqs(b) => b.timer_due(t),
+            Broker::JetStream(_) | Broker::NatsCore(_) | Broker::PubSub(_) => true,
+        }
+    }
+
     /// Bytes held, for the memory limit (`limits.rs`).
     pub fn footprint(&self) -> u64 {
         match self {

@@ -623,6 +623,21 @@ impl Sqs {
         obs.trace(q, now, Kind::Expire, Some(id), "", Some(rc), if premature { "holder still processing" } else { "" });
     }
 
+    /// Whether timer `t` may still act when it fires (false: it is known to
+    /// be a no-op for good, and may be dropped from the event queue). Only
+    /// lease timers are judged: a lease whose message has had a newer lease
+    /// since (generations only grow), or whose message is gone from a queue
+    /// where gone messages never return.
+    pub fn timer_due(&self, t: Timer) -> bool {
+        match t {
+            Timer::LeaseEnd { id, gen } => match self.get(id) {
+                Some(m) => m.timer_gen == gen,
+                None => !self.compactable,
+            },
+            Timer::DelayEnd { .. } | Timer::RetentionCheck | Timer::Redrive => true,
+        }
+    }
+
     /// ChangeMessageVisibility(h, t) under the queue's change-visibility
     /// policy: while the message is in flight, hide it until now + t (t = 0:
     /// visible at once), at most 12 h after its latest receive. Once the
