@@ -41,7 +41,8 @@ pub fn check_start(s: &Scenario) -> Result<(), Error> {
     let workers: u64 = s.workers.iter().map(|g| u64::from(g.count)).sum();
     let need = bytes_of::<crate::worker::Slot>(slots as usize)
         .saturating_add(bytes_of::<u32>(slots as usize))
-        .saturating_add(bytes_of::<crate::worker::Worker>(workers as usize));
+        .saturating_add(bytes_of::<crate::worker::Worker>(workers as usize))
+        .saturating_add(bytes_of::<crate::broker::Batch>(workers as usize));
     if need > s.run.max_memory {
         return Err(Error::Limit(format!(
             "{workers} workers with {slots} slots in all need about {} before the first event, over run.max_memory = {}; use fewer workers or less concurrency, or raise it with --set run.max_memory=...",
@@ -58,7 +59,9 @@ impl World {
         // Slots never grow: count them per group, not per worker (a run may
         // have 10^5 workers).
         let slots: u64 = self.groups.iter().map(|g| u64::from(g.count) * u64::from(g.concurrency)).sum();
-        let workers = bytes_of::<crate::worker::Slot>(slots as usize) + bytes_of::<u32>(slots as usize);
+        let workers = bytes_of::<crate::worker::Slot>(slots as usize)
+            + bytes_of::<u32>(slots as usize)
+            + bytes_of::<crate::broker::Batch>(self.workers.len());
         [
             self.ev.footprint(),
             self.brokers.iter().map(crate::broker::Broker::footprint).sum(),

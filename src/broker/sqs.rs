@@ -826,10 +826,7 @@ impl Sqs {
         let old: Vec<(u64, State)> = if self.far.is_empty() {
             Vec::new()
         } else {
-            (self.far.iter())
-            .filter(|(_, m)| m.enqueue_ns + retention <= now)
-                .map(|(&id, m)| (id, m.state))
-                .collect()
+            (self.far.iter()).filter(|(_, m)| m.enqueue_ns + retention <= now).map(|(&id, m)| (id, m.state)).collect()
         };
         for (id, state) in old {
             match state {

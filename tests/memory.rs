@@ -1,0 +1,83 @@
+//! Memory follows live messages, not finished ones (issue 17).
+//!
+//! Measured with the run's own count of the bytes its growing structures
+//! hold (`perf.peak_model_bytes`: capacities of the event queue, message
+//! ring, visible set, DLQ, stores, time series), never RSS, so the checks
+//! are deterministic. Each regime is run at two sizes, both past the fixed
+//! slack of the ring and the event queue (a few thousand entries); what the
+//! larger run holds beyond the smaller, per extra message, must stay under a
+//! byte. The
+//! only structures that may grow with finished messages are the effect
+//! bitset (one bit per key, for duplicate counting) and the time series (one
+//! bucket a minute): together well under a byte per message at these rates.
+//! Before the fixes the long-VT regime held a 40-byte lease timer per
+//! message for 12 hours and the pinned regime a 72-byte tombstone per
+//! message sent after the oldest live one.
+
+mod common;
+use common::*;
+
+/// 20 workers at about 75% load, lognormal processing (median 1 s).
+const BASE: &str = r#"
+name = "memory"
+seed = 5
+
+[producer]
+arrival = { kind = "poisson", rate = 11.8 }
+
+[queue]
+visibility_timeout = "30s"
+
+[[workers]]
+name = "w"
+count = 20
+receive = { max = 1, wait = "20s" }
+
+[handler]
+duration = { kind = "lognormal", median = "1s", p99 = "5s" }
+"#;
+
+fn peak_bytes(text: &str, messages: u64, sets: &[&str]) -> (u64, u64) {
+    let n = format!("run.messages={messages}");
+    let mut all = vec![n.as_str()];
+    all.extend_from_slice(sets);
+    let s = run_text(text, &all);
+    (s.perf.peak_model_bytes, s.perf.peak_live_messages)
+}
+
+/// Bytes held per message added between `lo` and `hi` messages.
+fn growth_per_message(text: &str, lo: u64, hi: u64, sets: &[&str]) -> f64 {
+    let (small, _) = peak_bytes(text, lo, sets);
+    let (large, live) = peak_bytes(text, hi, sets);
+    assert!(live > 0 && live < 2_000, "the regime keeps few messages live (peak {live})");
+    (large as f64 - small as f64) / (hi - lo) as f64
+}
+
+#[test]
+fn a_long_visibility_timeout_holds_no_memory_per_finished_message() {
+    let g = growth_per_message(BASE, 20_000, 60_000, &["queue.visibility_timeout=12h"]);
+    assert!(g < 1.0, "VT 12 h: {g:.2} bytes held per finished message");
+}
+
+#[test]
+fn a_pinned_message_holds_no_memory_per_message_sent_after_it() {
+    // About one message in 1,000 always fails; with no DLQ and the default
+    // 4-day retention each stays live to the end, pinning the oldest id.
+    let pinned = format!("{BASE}poison_fraction = 0.001\n");
+    let g = growth_per_message(&pinned, 20_000, 60_000, &[]);
+    assert!(g < 1.0, "pinned: {g:.2} bytes held per message sent after the oldest live one");
+}
+
+#[test]
+fn pinned_messages_moved_out_of_the_ring_still_expire_and_conserve() {
+    // The same poison messages with a 10-minute retention: each one is moved
+    // out of the ring's front as the ring grows sparse behind it, and must
+    // still be removed by the retention rule (docs/model.md, "SQS Standard").
+    // Every poison message expires, every other message is deleted, so
+    // expired ~ Binomial(sent, 0.001) and deleted + expired = sent.
+    let pinned = format!("{BASE}poison_fraction = 0.001\n");
+    let s = run_text(&pinned, &["run.messages=40000", "queue.retention=10m"]);
+    assert_eq!(s.final_states.deleted + s.final_states.expired, s.sent);
+    assert_eq!(s.final_states.in_flight + s.final_states.visible, 0);
+    assert_binomial(s.final_states.expired, s.sent, 0.001, 4.0, "poison messages expired");
+}
