@@ -20,7 +20,8 @@ which does the rest:
    goals of issue 17 are stated in, and the agreement check with the peers,
    written between the markers `<!-- bench:begin -->` and
    `<!-- bench:end -->` of the report file (everything outside them is kept;
-   temp file + rename).
+   temp file + rename). Every run's output is kept in the raw-output
+   folder, with all the figures in results.json.
 
 Standard library only. Exit status: 0 ok, 1 error, 3 dupsim and the peers
 DISAGREE (the report is still written). `run_rounds` and `summarise` are
@@ -74,7 +75,8 @@ ROWS = [
     Row("b8", "b8-pinned (poison messages, no DLQ)", "b8-pinned.toml",
         1_000_000, 100_000, growth=True),
     Row("b4", "b4-fanout (1 topic, 4 queues)", "b4-fanout.toml", 1_000_000, 100_000,
-        note="messages = `sent`, summed over the 4 queues (3 M deliveries to queues per 1 M published)"),
+        note="ns/message divides by `sent`, the messages delivered to queues summed over "
+             "the 4 queues: 3 per message published (a and b get all, created 70%, updated 30%)"),
 ]
 ROW_KEYS = [r.key for r in ROWS]
 
@@ -293,8 +295,10 @@ def main():
             group.append((bi, row.key))
         alternate.append(tuple(group))
 
-    b1_events = det[(0, "b1", "n")]["events"] if "b1" in keys else 4_000_000
-    if a.heap_baseline:
+    b1_events = det[(0, "b1", "n")]["events"] if "b1" in keys else 0
+    if a.heap_baseline and not b1_events:
+        log("heap loop: skipped (it is compared with b1, which is not among the rows)")
+    if a.heap_baseline and b1_events:
         def heap_thunk(r):
             d, proc_s = run_json([a.heap_baseline, str(b1_events), str(HEAP_PENDING)],
                                  out, f"r{r + 1}-heap_baseline")
@@ -303,7 +307,9 @@ def main():
         jobs.append(("heap", heap_thunk))
 
     peer_n = a.peer_messages or (ROWS[0].messages(mode, a.messages))
-    if a.peers_python:
+    if a.peers_python and "b1" not in keys:
+        log("peers: skipped (they are compared with b1, which is not among the rows)")
+    if a.peers_python and "b1" in keys:
         for peer in ("heapq", "simpy"):
             def peer_thunk(r, peer=peer):
                 d, proc_s = run_json([a.peers_python, f"benches/peers/{peer}_peer.py",
@@ -347,6 +353,15 @@ def main():
         log(f"round {r + 1}/{a.rounds}: {key}: {shown}")
 
     res = run_rounds(jobs, a.rounds, progress, alternate)
+
+    def flat(key):
+        if isinstance(key, tuple):
+            return f"{chr(ord('A') + key[0])}:{':'.join(map(str, key[1:]))}"
+        return key
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump({"bins": bins, "mode": mode, "rounds": a.rounds,
+                   "deterministic": {flat(k): v for k, v in det.items()},
+                   "timed": {flat(k): v for k, v in res.items()}}, f, indent=1)
 
     # Determinism: a timed run must count what the deterministic pass counted.
     warnings = []
@@ -424,7 +439,7 @@ def main():
         return (n["model_bytes"] - t["model_bytes"]) / (n["sent"] - t["sent"])
 
     def fmt_b(x):
-        return "—" if x is None else f"{x:.1f} B"
+        return "—" if x is None else f"{x:,.1f} B"
 
     def median_of(key, field, bi=0):
         return summarise([rec[field] for rec in res[(bi, key)]])[0]
@@ -581,7 +596,7 @@ def main():
 
     # ------------------------------------------------ peers
     disagree = False
-    if a.peers_python and "b1" in keys:
+    if "simpy" in res:
         b1d = det[(0, "b1", "n")]
         b1_wall = [x["wall_s"] for x in res[(0, "b1")]]
         p("## dupsim vs peers (model of b1)")
@@ -638,7 +653,8 @@ def main():
               f"**{'AGREE' if ok else 'DISAGREE'}** |")
         p("")
     elif not a.compare:
-        p("Peers: not run (`--no-peers`).")
+        p("Peers: not run " + ("(b1 is not among the rows)." if a.peers_python
+                               else "(`--no-peers`)."))
         p("")
 
     # ------------------------------------------------ sweep
