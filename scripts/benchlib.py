@@ -270,7 +270,7 @@ def main():
     for bi, b in enumerate(bins):
         for row in rows:
             n = row.messages(mode, a.messages)
-            sizes = [("n", n), ("one", 1)] + ([("tenth", n // 10)] if row.growth else [])
+            sizes = [("n", n), ("one", 1)] + ([("tenth", max(1, n // 10))] if row.growth else [])
             for tag, m in sizes:
                 name = f"det-{bi}-{row.key}-{tag}"
                 log(f"{name}: {b} {row.key} at {m:,} messages")
@@ -434,7 +434,7 @@ def main():
         if (bi, key, "tenth") not in det:
             return None
         n, t = det[(bi, key, "n")], det[(bi, key, "tenth")]
-        if n["model_bytes"] is None or t["model_bytes"] is None:
+        if n["model_bytes"] is None or t["model_bytes"] is None or n["sent"] == t["sent"]:
             return None
         return (n["model_bytes"] - t["model_bytes"]) / (n["sent"] - t["sent"])
 
@@ -543,7 +543,7 @@ def main():
         if bl_known:
             worst = max(bl_known, key=lambda kv: kv[1])
             goals.append(("at most 100 B per live message in every row",
-                          f"bytes per live message, largest ({worst[0]})", f"{worst[1]:.1f} B",
+                          f"bytes per live message, largest ({worst[0]})", fmt_b(worst[1]),
                           all(v <= 100 for _, v in bl_known)
                           and len(bl_known) == len(bl)))
         gr = [(row.key, growth(0, row.key)) for row in rows if row.growth]
@@ -552,7 +552,7 @@ def main():
             worst = max(gr_known, key=lambda kv: abs(kv[1]))
             goals.append(("no memory that grows with finished messages (about 0; here < 1 B)",
                           f"growth per finished message, largest ({worst[0]})",
-                          f"{worst[1]:.2f} B", all(abs(v) < 1 for _, v in gr_known)))
+                          f"{worst[1]:,.2f} B", all(abs(v) < 1 for _, v in gr_known)))
         if "heap" in res and "b1" in keys:
             hs = [x["per_s"] for x in res["heap"]]
             b1s = [x["events_per_s"] for x in res[(0, "b1")]]
