@@ -1,6 +1,6 @@
 //! Criterion benchmarks of whole runs (benchmarks 1 and 2 at 100 k messages)
-//! and of the event queue alone. `scripts/bench` runs the full-size versions
-//! and the peers; these are for quick before/after comparisons of the loop.
+//! and of the event queue alone. `scripts/bench` runs the full-size versions,
+//! the other regimes and the peers; these are for quick before/after comparisons of the loop.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dupsim::engine::Events;
