@@ -37,6 +37,9 @@ impl<E> Entry<E> {
 
 const BUCKETS: usize = 129;
 
+/// An emptied bucket keeps an allocation of up to this many entries.
+const KEEP: usize = 256;
+
 /// Where the smallest entry is, and its key.
 #[derive(Clone, Copy)]
 struct Min {
@@ -154,19 +157,29 @@ impl<E> RadixHeap<E> {
         let mut from = std::mem::take(&mut self.buckets[b]);
         self.unmark(b);
         let mut min: Option<Min> = None;
+        // Buckets below b < 129: two words, marked locally.
+        let mut occupied = [0u64; 2];
         for e in from.drain(..) {
             let key = e.key();
             let nb = bucket_of(key, self.last);
             debug_assert!(nb < b, "an entry did not move down");
             let index = self.buckets[nb].len();
             self.buckets[nb].push(e);
-            self.occupied[nb / 64] |= 1 << (nb % 64);
+            occupied[(nb >> 6) & 1] |= 1 << (nb & 63);
             if min.is_none_or(|m| key < (m.time, m.seq)) {
                 min = Some(Min { time: key.0, seq: key.1, bucket: nb as u32, index });
             }
         }
-        // Keep the allocation: this bucket fills again.
-        self.buckets[b] = from;
+        self.occupied[0] |= occupied[0];
+        self.occupied[1] |= occupied[1];
+        // Keep a small allocation (this bucket fills again), free a large
+        // one: each bucket keeping its own largest size would hold several
+        // times the entries pending (every bucket is, at some time, the one
+        // most of them pass through). Regrowing is amortised over the entries
+        // that fill it, which are also the ones that will be moved out.
+        if from.capacity() <= KEEP {
+            self.buckets[b] = from;
+        }
         self.min = min;
     }
 
@@ -197,5 +210,76 @@ impl<E> RadixHeap<E> {
     /// Every entry, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Entry<E>> + '_ {
         self.buckets.iter().flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reproducible stream of delays for the tests (xorshift).
+    fn delays(mut x: u64) -> impl FnMut(u64) -> u64 {
+        move |span| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % span
+        }
+    }
+
+    /// Large buckets (spilled and freed) pop exactly like a plain heap.
+    #[test]
+    fn a_large_hold_pops_like_a_plain_heap() {
+        use std::cmp::Reverse;
+        let mut h: RadixHeap<u64> = RadixHeap::default();
+        let mut plain = std::collections::BinaryHeap::new();
+        let mut d = delays(7);
+        let mut seq = 0;
+        for i in 0..5000 {
+            let time = d(1 << 24);
+            h.push(Entry { time, seq, event: i });
+            plain.push(Reverse((time, seq, i)));
+            seq += 1;
+        }
+        for _ in 0..50_000 {
+            let e = h.pop().expect("never empty");
+            let Reverse(want) = plain.pop().expect("never empty");
+            assert_eq!((e.time, e.seq, e.event), want);
+            // Ties (delay 0) and far keys alike.
+            let time = e.time + if seq % 5 == 0 { 0 } else { d(1 << 24) };
+            h.push(Entry { time, seq, event: e.event });
+            plain.push(Reverse((time, seq, e.event)));
+            seq += 1;
+            assert_eq!(h.peek(), plain.peek().map(|r| (r.0 .0, r.0 .1)));
+        }
+        assert_eq!(h.len(), plain.len());
+    }
+
+    /// The buckets hold at most twice the pending entries (a Vec grows by
+    /// doubling and a large bucket's allocation is freed when it is
+    /// emptied), plus up to `KEEP` entries per bucket: the footprint
+    /// follows the pending count up and down instead of the sum of every
+    /// bucket's largest size.
+    #[test]
+    fn capacity_follows_the_pending_entries() {
+        let bound = |h: &RadixHeap<u64>| 2 * h.len() + BUCKETS * KEEP;
+        let mut h: RadixHeap<u64> = RadixHeap::default();
+        let mut d = delays(11);
+        let mut seq = 0;
+        let n = 20_000;
+        for i in 0..n {
+            h.push(Entry { time: d(1 << 37), seq, event: i });
+            seq += 1;
+        }
+        for i in 0..200_000 {
+            let e = h.pop().expect("never empty");
+            h.push(Entry { time: e.time + d(1 << 37), seq, event: e.event });
+            seq += 1;
+            if i % 97 == 0 {
+                assert!(h.capacity() <= bound(&h), "capacity {} for {} entries", h.capacity(), h.len());
+            }
+        }
+        while h.pop().is_some() {}
+        assert!(h.capacity() <= BUCKETS * KEEP, "capacity {} once empty", h.capacity());
     }
 }
