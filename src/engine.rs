@@ -1,15 +1,21 @@
-//! The event queue: a binary heap ordered by (time, sequence number).
+//! The event queue: pending events ordered by (time, sequence number).
 //!
 //! The sequence number is a global counter taken when an event is scheduled,
 //! so two events at the same instant run in the order they were scheduled.
-//! Cancelled timers are not searched for in the heap: each carries a
-//! generation number and is recognised as stale when it fires.
+//! Cancelled timers are not searched for in the queue: each carries a
+//! generation number and is recognised as stale when it fires (or is dropped
+//! by [`Events::retain`]).
 //!
 //! Events scheduled after a fixed delay that recurs (the queue's visibility
 //! timeout, a long poll's wait, a heartbeat interval) are already in time
-//! order, so they go to FIFO lanes instead of the heap: push and pop are
-//! O(1). `pop` takes the earliest (time, seq) across the heap and the lanes,
-//! so the order is exactly the one a single heap would give.
+//! order, so they go to FIFO lanes: push and pop are O(1). The others go to a
+//! radix heap (`radix.rs`), which relies on the keys being monotone (nothing
+//! is scheduled before the clock): it moves entries sequentially between
+//! buckets instead of sifting a binary heap, whose pops were cache misses once
+//! it held hundreds of thousands of timers (issue 17: 59% of the time at 1 M
+//! in flight). `pop` takes the earliest (time, seq) across the heap and the
+//! lanes, so the order is exactly the one a single binary heap would give
+//! (checked against one by a proptest below).
 
 mod radix;
 
