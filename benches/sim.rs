@@ -27,30 +27,36 @@ fn runs(c: &mut Criterion) {
     g.finish();
 }
 
+/// The event queue alone, holding `pending` events: pop one, schedule it
+/// again after a random delay (up to 2 s, as b1's steps, or 137 s, as b6's
+/// ~750k steps in flight). Payloads are 24 bytes, the size of `sim::Event`.
 fn queue(c: &mut Criterion) {
     let mut g = c.benchmark_group("events");
+    g.sample_size(10);
     let n = 1_000_000u64;
     g.throughput(Throughput::Elements(n));
-    g.bench_function("heap_pop_push_600_pending", |b| {
-        b.iter(|| {
-            let mut q: Events<u64> = Events::default();
-            let mut x = 0x9E37_79B9_7F4A_7C15u64;
-            for i in 0..600 {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                q.at(x % 1_000_000_000, i);
-            }
-            for _ in 0..n {
-                let e = q.pop().expect("pending");
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                q.after(x % 2_000_000_000, e);
-            }
-            q.len()
-        })
-    });
+    for (pending, span) in [(600u64, 2_000_000_000u64), (750_000, 1 << 37)] {
+        g.bench_function(format!("pop_after_{pending}_pending"), |b| {
+            b.iter(|| {
+                let mut q: Events<[u64; 3]> = Events::default();
+                let mut x = 0x9E37_79B9_7F4A_7C15u64;
+                for i in 0..pending {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    q.at(x % span, [i, 0, 0]);
+                }
+                for _ in 0..n {
+                    let e = q.pop().expect("pending");
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    q.after(x % span, e);
+                }
+                q.len()
+            })
+        });
+    }
     g.finish();
 }
 

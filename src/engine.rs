@@ -1,49 +1,30 @@
-//! The event queue: a binary heap ordered by (time, sequence number).
+//! The event queue: pending events ordered by (time, sequence number).
 //!
 //! The sequence number is a global counter taken when an event is scheduled,
 //! so two events at the same instant run in the order they were scheduled.
-//! Cancelled timers are not searched for in the heap: each carries a
-//! generation number and is recognised as stale when it fires.
+//! Cancelled timers are not searched for in the queue: each carries a
+//! generation number and is recognised as stale when it fires (or is dropped
+//! by [`Events::retain`]).
 //!
 //! Events scheduled after a fixed delay that recurs (the queue's visibility
 //! timeout, a long poll's wait, a heartbeat interval) are already in time
-//! order, so they go to FIFO lanes instead of the heap: push and pop are
-//! O(1). `pop` takes the earliest (time, seq) across the heap and the lanes,
-//! so the order is exactly the one a single heap would give.
+//! order, so they go to FIFO lanes: push and pop are O(1). The others go to a
+//! radix heap (`radix.rs`), which relies on the keys being monotone (nothing
+//! is scheduled before the clock): it moves entries sequentially between
+//! buckets instead of sifting a binary heap, whose pops were cache misses once
+//! it held hundreds of thousands of timers (issue 17: 59% of the time at 1 M
+//! in flight). `pop` takes the earliest (time, seq) across the heap and the
+//! lanes, so the order is exactly the one a single binary heap would give
+//! (checked against one by a proptest below).
+
+mod radix;
 
 use crate::duration::Nanos;
-use std::cmp::Ordering;
-use std::collections::{BinaryHeap, VecDeque};
+use radix::{Entry, RadixHeap};
+use std::collections::VecDeque;
 
 /// At most this many lanes; further delays use the heap.
 const MAX_LANES: usize = 8;
-
-struct Entry<E> {
-    time: Nanos,
-    seq: u64,
-    event: E,
-}
-
-impl<E> PartialEq for Entry<E> {
-    fn eq(&self, other: &Self) -> bool {
-        (self.time, self.seq) == (other.time, other.seq)
-    }
-}
-
-impl<E> Eq for Entry<E> {}
-
-impl<E> PartialOrd for Entry<E> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl<E> Ord for Entry<E> {
-    /// Reversed, so that the max-heap pops the earliest (time, seq) first.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.time, other.seq).cmp(&(self.time, self.seq))
-    }
-}
 
 /// What [`Events::pop_until`] found.
 pub enum Pop<E> {
@@ -68,7 +49,7 @@ enum Next {
 
 /// Pending events and the simulated clock.
 pub struct Events<E> {
-    heap: BinaryHeap<Entry<E>>,
+    heap: RadixHeap<E>,
     lanes: Vec<Lane<E>>,
     seq: u64,
     now: Nanos,
@@ -76,7 +57,7 @@ pub struct Events<E> {
 
 impl<E> Default for Events<E> {
     fn default() -> Self {
-        Events { heap: BinaryHeap::with_capacity(1024), lanes: Vec::new(), seq: 0, now: 0 }
+        Events { heap: RadixHeap::default(), lanes: Vec::new(), seq: 0, now: 0 }
     }
 }
 
@@ -126,7 +107,7 @@ impl<E> Events<E> {
     /// The source of the earliest pending event.
     #[inline]
     fn next(&self) -> Option<(Nanos, Next)> {
-        let mut best = self.heap.peek().map(|e| (e.time, e.seq, Next::Heap));
+        let mut best = self.heap.peek().map(|(t, s)| (t, s, Next::Heap));
         for (i, lane) in self.lanes.iter().enumerate() {
             if let Some(f) = lane.queue.front() {
                 if best.is_none_or(|(t, s, _)| (f.time, f.seq) < (t, s)) {
@@ -192,7 +173,7 @@ impl<E> Events<E> {
     /// Drop every pending event for which `keep` is false (timers known to
     /// be stale), keeping the others' (time, seq) order. O(pending).
     pub fn retain(&mut self, mut keep: impl FnMut(&E) -> bool) {
-        self.heap.retain(|e| keep(&e.event));
+        self.heap.retain(&mut keep);
         for lane in &mut self.lanes {
             lane.queue.retain(|e| keep(&e.event));
         }
@@ -208,6 +189,7 @@ impl<E> Events<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn pops_in_time_then_schedule_order() {
@@ -275,6 +257,151 @@ mod tests {
             v.into_iter().map(|(_, _, e)| e).collect()
         };
         assert_eq!(got, want);
+    }
+
+    /// The specification: one binary heap of (time, seq), no lanes, no
+    /// radix buckets; the same API as [`Events`].
+    #[derive(Default)]
+    struct Reference {
+        heap: std::collections::BinaryHeap<std::cmp::Reverse<(Nanos, u64, u64)>>,
+        seq: u64,
+        now: Nanos,
+    }
+
+    impl Reference {
+        fn at(&mut self, time: Nanos, event: u64) {
+            self.heap.push(std::cmp::Reverse((time, self.seq, event)));
+            self.seq += 1;
+        }
+        fn after(&mut self, delay: Nanos, event: u64) {
+            self.at(self.now.saturating_add(delay), event);
+        }
+        fn peek_time(&self) -> Option<Nanos> {
+            self.heap.peek().map(|r| r.0 .0)
+        }
+        fn pop(&mut self) -> Option<u64> {
+            let std::cmp::Reverse((t, _, e)) = self.heap.pop()?;
+            self.now = t;
+            Some(e)
+        }
+        fn pop_until(&mut self, limit: Nanos) -> Option<Option<u64>> {
+            match self.peek_time() {
+                None => None,
+                Some(t) if t > limit => Some(None),
+                Some(_) => Some(self.pop()),
+            }
+        }
+        fn retain(&mut self, keep: impl Fn(&u64) -> bool) {
+            self.heap.retain(|r| keep(&r.0 .2));
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// `at(now + dt)`.
+        At(Nanos),
+        /// `after(delay)`.
+        After(Nanos),
+        AddLane(Nanos),
+        Pop,
+        /// `pop_until(now + dt)`.
+        PopUntil(Nanos),
+        AdvanceTo(Nanos),
+        /// Keep the events whose number is not `r` modulo `m`.
+        Retain(u64, u64),
+    }
+
+    /// Delays that recur (some get lanes), ties (0) and times far apart,
+    /// up to the end of time (saturation), so that every bucket is used.
+    fn delay() -> impl Strategy<Value = Nanos> {
+        prop_oneof![
+            4 => prop::sample::select(vec![0, 1, 5, 10, 30, 1_000, 30_000_000_000]),
+            4 => 0..64u64,
+            2 => 0..1u64 << 40,
+            1 => any::<u64>(),
+        ]
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => delay().prop_map(Op::At),
+            6 => delay().prop_map(Op::After),
+            1 => delay().prop_map(Op::AddLane),
+            8 => Just(Op::Pop),
+            3 => delay().prop_map(Op::PopUntil),
+            1 => delay().prop_map(Op::AdvanceTo),
+            1 => (2..6u64, 0..6u64).prop_map(|(m, r)| Op::Retain(m, r)),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+        /// Any schedule pops in exactly the order of one plain (time, seq)
+        /// heap, with the same clock, length and next time after every step.
+        #[test]
+        fn pops_like_a_plain_heap_of_time_and_seq(
+            lanes in prop::collection::vec(delay(), 0..4),
+            ops in prop::collection::vec(op(), 0..600),
+        ) {
+            let mut q: Events<u64> = Events::default();
+            let mut r = Reference::default();
+            for d in lanes {
+                q.add_lane(d);
+            }
+            let mut next_event = 0u64;
+            for op in ops {
+                match op {
+                    Op::At(dt) => {
+                        let t = q.now().saturating_add(dt);
+                        q.at(t, next_event);
+                        r.at(t, next_event);
+                        next_event += 1;
+                    }
+                    Op::After(d) => {
+                        q.after(d, next_event);
+                        r.after(d, next_event);
+                        next_event += 1;
+                    }
+                    Op::AddLane(d) => q.add_lane(d),
+                    Op::Pop => prop_assert_eq!(q.pop(), r.pop()),
+                    Op::PopUntil(dt) => {
+                        let limit = q.now().saturating_add(dt);
+                        let got = match q.pop_until(limit) {
+                            Pop::Event(e) => Some(Some(e)),
+                            Pop::Beyond => Some(None),
+                            Pop::Empty => None,
+                        };
+                        prop_assert_eq!(got, r.pop_until(limit));
+                    }
+                    Op::AdvanceTo(dt) => {
+                        // Never past the next event: the simulation advances
+                        // the clock only when it stops.
+                        let t = q.now().saturating_add(dt).min(r.peek_time().unwrap_or(Nanos::MAX));
+                        q.advance_to(t);
+                        r.now = r.now.max(t);
+                    }
+                    Op::Retain(m, k) => {
+                        q.retain(|e| e % m != k);
+                        r.retain(|e| e % m != k);
+                    }
+                }
+                prop_assert_eq!(q.now(), r.now);
+                prop_assert_eq!(q.len(), r.heap.len());
+                prop_assert_eq!(q.peek_time(), r.peek_time());
+                let mut pending: Vec<Nanos> = q.pending().map(|(t, _)| t).collect();
+                let mut want: Vec<Nanos> = r.heap.iter().map(|x| x.0 .0).collect();
+                pending.sort_unstable();
+                want.sort_unstable();
+                prop_assert_eq!(pending, want);
+            }
+            while let Some(e) = r.pop() {
+                prop_assert_eq!(q.pop(), Some(e));
+                prop_assert_eq!(q.now(), r.now);
+            }
+            prop_assert!(q.is_empty());
+            prop_assert_eq!(q.pop(), None);
+        }
     }
 
     #[test]
