@@ -1,5 +1,5 @@
 //! `dupsim check`: run every scenario that has an `[expect]` table, evaluate
-//! its expectations (`expect.rs`), print one line per expectation and a final
+//! its expectations (`expect/`), print one line per expectation and a final
 //! "N passed, N failed" line, and explain failures with the trace events that
 //! broke them so they can be replayed with `dupsim run --trace`.
 

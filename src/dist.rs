@@ -3,7 +3,7 @@
 //! observed latencies). Samples are integer nanoseconds.
 //!
 //! To add a distribution: a variant here, its sampling arm in
-//! [`Dist::sample`], and its TOML form in `config.rs` (`RawDist`).
+//! [`Dist::sample`], and its TOML form in `config/dist.rs` (`RawDist`).
 
 use crate::duration::{from_secs_f64, Nanos, NS_PER_S};
 use crate::rng::{unit, Stream};

@@ -1,6 +1,6 @@
 //! A resolved scenario: plain data with every default filled in and every
 //! value checked. The simulator core sees only these types, never TOML.
-//! Defaults are listed next to each field; `config.rs` applies them.
+//! Defaults are listed next to each field; `config/` applies them.
 
 use crate::dist::Dist;
 use crate::duration::Nanos;

@@ -1,6 +1,6 @@
 //! A TOML tree that keeps the byte span of every key and value, so errors
 //! found after parsing (ranges, cross-references, expectations) can name the
-//! file, line and column. Used by `config.rs`, `expect.rs` and `sweep/grid.rs`.
+//! file, line and column. Used by `config`, `expect` and `sweep/grid.rs`.
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::fmt;

@@ -1,6 +1,6 @@
 //! Serde's and toml's error messages in the scenario's words.
 //!
-//! The schema in `config.rs` is serde-derived, so its errors speak Rust:
+//! The schema in `config/` is serde-derived, so its errors speak Rust:
 //! "expected u64", "internally tagged enum RawOnFailure", "struct RawRun".
 //! [`humanize`] rewrites them in terms of the file ("a whole number", "a
 //! table with `kind`", "the [run] table") and adds the nearest accepted key

@@ -5,7 +5,9 @@
 //! rejects the mapping. Every error names the file, line and column of the
 //! value, or the flag.
 
-use super::{resolve_handler, Ctx, Dur, RawHandler};
+use super::context::Ctx;
+use super::resolve::resolve_handler;
+use super::schema::{Dur, RawHandler};
 use crate::duration::{format_human, Nanos, NS_PER_S};
 use crate::error::InputError;
 use crate::scenario::*;

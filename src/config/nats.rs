@@ -4,7 +4,8 @@
 //! stream's subjects, and a core subscription's pending limits. Defaults
 //! and limits follow docs/model.md, sections "NATS JetStream" and "Core NATS".
 
-use super::{Ctx, RawProducer, RawQueue, RawWorkers};
+use super::context::Ctx;
+use super::schema::{RawProducer, RawQueue, RawWorkers};
 use crate::duration::{Nanos, NS_PER_S};
 use crate::error::InputError;
 use crate::scenario::{LateAck, NakDelay, Nats, Queue, QueueKind, Target};

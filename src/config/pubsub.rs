@@ -6,7 +6,8 @@
 //! limit, exactly-once delivery the `strict` ack and `latest_only` modAck
 //! policies, the ordering keys the message groups.
 
-use super::{Ctx, Dur, RawQueue};
+use super::context::Ctx;
+use super::schema::{Dur, RawQueue};
 use crate::duration::{Nanos, NS_PER_S};
 use crate::error::InputError;
 use crate::scenario::*;

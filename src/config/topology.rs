@@ -1,10 +1,13 @@
 //! Scenario topology: several named queues (`[[queues]]`), SQS FIFO settings,
 //! SNS topics with subscriptions and filter policies (`[[topics]]`), the
 //! producer's target and message attributes, and the queue each worker group
-//! consumes. Resolution follows the same rules as the rest of `config.rs`:
+//! consumes. Resolution follows the same rules as the rest of `config`:
 //! every error names the file, line and column of the value, or the flag.
 
-use super::{resolve_dist, resolve_queue, Ctx, RawDist, RawProducer, RawQueue};
+use super::context::Ctx;
+use super::dist::{resolve_dist, RawDist};
+use super::resolve::resolve_queue;
+use super::schema::{RawProducer, RawQueue};
 use crate::duration::NS_PER_S;
 use crate::error::InputError;
 use crate::scenario::*;
