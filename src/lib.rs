@@ -38,6 +38,16 @@ pub(crate) mod spans;
 pub mod summary;
 pub mod sweep;
 pub mod theory;
+
+/// The model's version: raised by every commit that changes a result for
+/// the same scenario, seed and overrides (the commit that regenerates the
+/// golden summaries; `tests/golden.rs` refuses new goldens without a new
+/// version). It is part of the sweep cache key (`sweep::scenario_hash`), so
+/// a sweep resumed with a binary whose model changed runs everything again
+/// instead of mixing old and new results.
+///
+/// 1: issue 17, `events` no longer counts stale timers dropped before firing.
+pub const MODEL_VERSION: u32 = 1;
 pub mod trace;
 pub(crate) mod wording;
 pub mod worker;

@@ -19,7 +19,7 @@
 //! - Resume: each finished run is written at once (temporary file, then
 //!   rename; not fsynced, a damaged file is just run again) to
 //!   `<out>/.partial/p<point>-r<rep>.json` (the summary without `perf`, with
-//!   the scenario hash: FNV-1a 64 of the dupsim version, the file text and
+//!   the scenario hash: FNV-1a 64 of the dupsim and model versions, the file text and
 //!   the `--set` overrides). A later sweep of the same scenario into the same
 //!   directory loads matching partial files instead of running them again;
 //!   files with another hash are ignored and overwritten. `.partial` is kept
@@ -207,7 +207,8 @@ fn locate_point_error(source: &Source, base: &[Override], grid: &Grid, point: us
     at(grid.span.clone(), format!("sweep point {} ({}): {e}", point, grid.label(point)))
 }
 
-/// FNV-1a 64 of the dupsim version, the scenario text and the overrides.
+/// FNV-1a 64 of the dupsim version, the model version
+/// ([`crate::MODEL_VERSION`]), the scenario text and the overrides.
 pub fn scenario_hash(text: &str, overrides: &[Override]) -> String {
     let mut h = 0xcbf2_9ce4_8422_2325u64;
     let mut feed = |bytes: &[u8]| {
@@ -216,6 +217,8 @@ pub fn scenario_hash(text: &str, overrides: &[Override]) -> String {
         }
     };
     feed(env!("CARGO_PKG_VERSION").as_bytes());
+    feed(&[0]);
+    feed(format!("model {}", crate::MODEL_VERSION).as_bytes());
     feed(&[0]);
     feed(text.as_bytes());
     for o in overrides {
