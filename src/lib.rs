@@ -46,8 +46,9 @@ pub mod theory;
 /// a sweep resumed with a binary whose model changed runs everything again
 /// instead of mixing old and new results.
 ///
-/// 1: issue 17, `events` no longer counts stale timers dropped before firing.
-pub const MODEL_VERSION: u32 = 1;
+/// 1: issue 17, `events` no longer counts stale SQS timers dropped before firing.
+/// 2: nor stale JetStream and Pub/Sub lease timers.
+pub const MODEL_VERSION: u32 = 2;
 pub mod trace;
 pub(crate) mod wording;
 pub mod worker;

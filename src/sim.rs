@@ -394,7 +394,7 @@ impl World {
     }
 
     /// Drop the pending timers that can no longer do anything (a deleted
-    /// message's lease, an extended lease's old deadline, a served long
+    /// message's lease on SQS, JetStream or Pub/Sub, an extended lease's old deadline, a served long
     /// poll's expiry, a finished attempt's step or heartbeat): they would
     /// otherwise stay queued until they fire, a visibility timeout of 12 h
     /// later. Called when the queue has doubled since the last sweep, so the

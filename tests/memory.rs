@@ -81,3 +81,30 @@ fn pinned_messages_moved_out_of_the_ring_still_expire_and_conserve() {
     assert_eq!(s.final_states.in_flight + s.final_states.visible, 0);
     assert_binomial(s.final_states.expired, s.sent, 0.001, 4.0, "poison messages expired");
 }
+
+#[test]
+fn a_long_jetstream_ack_wait_holds_no_memory_per_finished_message() {
+    // The same load on a JetStream pull consumer with AckWait 1 h: an acked
+    // message's AckWait timer must not stay queued for the hour.
+    let jetstream = r#"
+name = "memory-jetstream"
+seed = 5
+
+[producer]
+arrival = { kind = "poisson", rate = 11.8 }
+
+[queue]
+kind = "jetstream"
+ack_wait = "1h"
+
+[[workers]]
+name = "w"
+count = 20
+receive = { max = 1, wait = "20s" }
+
+[handler]
+duration = { kind = "lognormal", median = "1s", p99 = "5s" }
+"#;
+    let g = growth_per_message(jetstream, 20_000, 60_000, &[]);
+    assert!(g < 1.0, "JetStream AckWait 1 h: {g:.2} bytes held per finished message");
+}

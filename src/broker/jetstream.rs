@@ -369,6 +369,17 @@ impl JetStream {
 
     /// An AckWait/BackOff step ends: the message goes on the redelivery
     /// queue, or past MaxDeliver leaves pending with an advisory.
+    /// Whether timer `t` may still act when it fires (false: a no-op for
+    /// good). An AckWait timer is stale once its message is gone (acked,
+    /// terminated, past MaxDeliver: JetStream never brings a message back)
+    /// or has had a newer delivery (generations only grow).
+    pub fn timer_due(&self, t: Timer) -> bool {
+        match t {
+            Timer::LeaseEnd { id, gen } => self.get(id).is_some_and(|m| m.gen == gen),
+            Timer::DelayEnd { .. } | Timer::RetentionCheck | Timer::Redrive => true,
+        }
+    }
+
     fn on_lease_end(&mut self, ev: &Events<Event>, obs: &mut Obs, id: u64, gen: u32) {
         let now = ev.now();
         let q = self.q as usize;

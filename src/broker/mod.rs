@@ -308,12 +308,13 @@ impl Broker {
     }
 
     /// Whether timer `t` may still act when it fires (false: a no-op for
-    /// good, dropped by `World::drop_stale_timers`). Only SQS judges its
-    /// timers; other brokers keep all of theirs.
+    /// good, dropped by `World::drop_stale_timers`). Core NATS has no timers.
     pub fn timer_due(&self, t: Timer) -> bool {
         match self {
             Broker::Sqs(b) => b.timer_due(t),
-            Broker::JetStream(_) | Broker::NatsCore(_) | Broker::PubSub(_) => true,
+            Broker::JetStream(b) => b.timer_due(t),
+            Broker::NatsCore(_) => true,
+            Broker::PubSub(b) => b.sub().timer_due(t),
         }
     }
 
