@@ -40,9 +40,13 @@
 //!   nowhere: with core NATS publish it is fire-and-forget, final state `lost`.
 //!
 //! Messages live in a ring indexed by stream sequence (message id), as in
-//! `sqs.rs`; a finished message is a tombstone until the front passes it.
+//! `sqs.rs`; a finished message is a tombstone until the front passes it,
+//! and a sparse ring is compacted the same way (delivered messages at its
+//! front move to a small ordered map), so a message redelivered without end
+//! (no MaxDeliver) does not pin the tombstones of every message after it.
 
 use super::dedup::Dedup;
+use super::sqs::RING_SLACK;
 use super::{Batch, ChangeOutcome, DeleteOutcome, Delivery, Fate, Handle, SendOutcome, Timer};
 use crate::duration::Nanos;
 use crate::engine::Events;
@@ -51,7 +55,7 @@ use crate::scenario::{LateAck, NakDelay, Queue};
 use crate::sim::Event;
 use crate::trace::Kind;
 use serde::Serialize;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -137,6 +141,8 @@ pub struct JetStream {
     ring: VecDeque<Msg>,
     /// Stream sequence of `ring[0]`.
     base: u64,
+    /// Live delivered messages older than `base`, moved out of the ring by `compact`.
+    far: BTreeMap<u64, Msg>,
     next_id: u64,
     /// The first stream sequence never delivered (the consumer's cursor).
     cursor: u64,
@@ -164,7 +170,9 @@ impl JetStream {
     /// deduplication window, for the memory limit.
     pub fn footprint(&self) -> u64 {
         use crate::limits::bytes_of;
+        // A B-tree node holds up to 11 entries; count a node per 5 as the worst case.
         bytes_of::<Msg>(self.ring.capacity())
+            + bytes_of::<(u64, Msg)>(self.far.len()) * 11 / 5
             + bytes_of::<(u64, u32)>(self.rdq.capacity())
             + self.dedup.as_ref().map_or(0, Dedup::footprint)
     }
@@ -176,6 +184,7 @@ impl JetStream {
             q,
             ring: VecDeque::with_capacity(1024),
             base: 1,
+            far: BTreeMap::new(),
             next_id: 1,
             cursor: 1,
             rdq: VecDeque::with_capacity(256),
@@ -225,13 +234,17 @@ impl JetStream {
     }
 
     fn get(&self, id: u64) -> Option<&Msg> {
-        let i = id.checked_sub(self.base)? as usize;
-        self.ring.get(i).filter(|m| m.state != State::Gone)
+        match id.checked_sub(self.base) {
+            Some(i) => self.ring.get(i as usize).filter(|m| m.state != State::Gone),
+            None => self.far.get(&id),
+        }
     }
 
     fn get_mut(&mut self, id: u64) -> Option<&mut Msg> {
-        let i = id.checked_sub(self.base)? as usize;
-        self.ring.get_mut(i).filter(|m| m.state != State::Gone)
+        match id.checked_sub(self.base) {
+            Some(i) => self.ring.get_mut(i as usize).filter(|m| m.state != State::Gone),
+            None => self.far.get_mut(&id),
+        }
     }
 
     fn lease_end(&self, id: u64, gen: u32) -> Event {
@@ -550,9 +563,43 @@ impl JetStream {
         debug_assert!(m.state != State::New, "only pending messages are removed");
         m.state = State::Gone;
         self.live -= 1;
+        if id < self.base {
+            self.far.remove(&id);
+        }
+        self.pop_tombstones();
+        if self.ring.len() > 2 * self.live_in_ring() + RING_SLACK {
+            self.compact();
+        }
+    }
+
+    /// Drop tombstones at the ring's front (never past the cursor).
+    fn pop_tombstones(&mut self) {
         while self.ring.front().is_some_and(|m| m.state == State::Gone) && self.base < self.cursor {
             self.ring.pop_front();
             self.base += 1;
+        }
+    }
+
+    /// Live messages in the ring (the rest are in `far`).
+    fn live_in_ring(&self) -> usize {
+        self.live as usize - self.far.len()
+    }
+
+    /// As `Sqs::compact`: move delivered messages from the ring's front to
+    /// `far` and drop the tombstones behind them, never past the cursor
+    /// (messages not yet delivered stay in the ring, in stream order).
+    #[cold]
+    fn compact(&mut self) {
+        while self.ring.len() > 2 * self.live_in_ring() + RING_SLACK / 2 && self.base < self.cursor {
+            let Some(m) = self.ring.pop_front() else { break };
+            if m.state != State::Gone {
+                self.far.insert(self.base, m);
+            }
+            self.base += 1;
+        }
+        self.pop_tombstones();
+        if self.ring.capacity() > 4 * self.ring.len().max(RING_SLACK) {
+            self.ring.shrink_to(2 * self.ring.len().max(RING_SLACK));
         }
     }
 
@@ -565,8 +612,13 @@ impl JetStream {
 
     /// Internal consistency (debug builds and tests).
     pub fn check_invariants(&self) {
-        let count = |s: State| self.ring.iter().filter(|m| m.state == s).count() as u64;
-        assert_eq!(self.live, self.ring.len() as u64 - count(State::Gone), "live count");
+        let count = |s: State| self.ring.iter().chain(self.far.values()).filter(|m| m.state == s).count() as u64;
+        assert!(
+            self.far.values().all(|m| matches!(m.state, State::InFlight | State::Redeliver)),
+            "far holds delivered messages"
+        );
+        assert!(self.far.keys().all(|&id| id < self.base), "far overlaps the ring");
+        assert_eq!(self.live, self.ring.len() as u64 + self.far.len() as u64 - count(State::Gone), "live count");
         assert_eq!(self.in_flight, count(State::InFlight), "in-flight count");
         assert_eq!(self.redeliver, count(State::Redeliver), "redelivery count");
         assert_eq!(self.next_id - self.cursor, count(State::New), "new messages are the ones past the cursor");
