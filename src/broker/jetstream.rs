@@ -46,7 +46,6 @@
 //! (no MaxDeliver) does not pin the tombstones of every message after it.
 
 use super::dedup::Dedup;
-use super::sqs::RING_SLACK;
 use super::{Batch, ChangeOutcome, DeleteOutcome, Delivery, Fate, Handle, SendOutcome, Timer};
 use crate::duration::Nanos;
 use crate::engine::Events;
@@ -170,9 +169,8 @@ impl JetStream {
     /// deduplication window, for the memory limit.
     pub fn footprint(&self) -> u64 {
         use crate::limits::bytes_of;
-        // A B-tree node holds up to 11 entries; count a node per 5 as the worst case.
         bytes_of::<Msg>(self.ring.capacity())
-            + bytes_of::<(u64, Msg)>(self.far.len()) * 11 / 5
+            + super::ring::far_bytes(&self.far)
             + bytes_of::<(u64, u32)>(self.rdq.capacity())
             + self.dedup.as_ref().map_or(0, Dedup::footprint)
     }
@@ -566,40 +564,16 @@ impl JetStream {
         if id < self.base {
             self.far.remove(&id);
         }
-        self.pop_tombstones();
-        if self.ring.len() > 2 * self.live_in_ring() + RING_SLACK {
-            self.compact();
-        }
-    }
-
-    /// Drop tombstones at the ring's front (never past the cursor).
-    fn pop_tombstones(&mut self) {
         while self.ring.front().is_some_and(|m| m.state == State::Gone) && self.base < self.cursor {
             self.ring.pop_front();
             self.base += 1;
         }
-    }
-
-    /// Live messages in the ring (the rest are in `far`).
-    fn live_in_ring(&self) -> usize {
-        self.live as usize - self.far.len()
-    }
-
-    /// As `Sqs::compact`: move delivered messages from the ring's front to
-    /// `far` and drop the tombstones behind them, never past the cursor
-    /// (messages not yet delivered stay in the ring, in stream order).
-    #[cold]
-    fn compact(&mut self) {
-        while self.ring.len() > 2 * self.live_in_ring() + RING_SLACK / 2 && self.base < self.cursor {
-            let Some(m) = self.ring.pop_front() else { break };
-            if m.state != State::Gone {
-                self.far.insert(self.base, m);
-            }
-            self.base += 1;
-        }
-        self.pop_tombstones();
-        if self.ring.capacity() > 4 * self.ring.len().max(RING_SLACK) {
-            self.ring.shrink_to(2 * self.ring.len().max(RING_SLACK));
+        if super::ring::sparse(self.ring.len(), self.live as usize - self.far.len()) {
+            // Never past the cursor: messages not yet delivered stay in the ring, in stream order.
+            let live = self.live as usize;
+            super::ring::compact(&mut self.ring, &mut self.base, &mut self.far, live, self.cursor, |m| {
+                m.state == State::Gone
+            });
         }
     }
 

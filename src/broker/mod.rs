@@ -20,6 +20,7 @@ pub mod dedup;
 pub mod jetstream;
 pub mod nats_core;
 pub mod pubsub;
+pub mod ring;
 pub mod sns;
 pub mod sns_filter;
 pub mod sqs;

@@ -10,14 +10,11 @@
 //! Messages live in a ring indexed by message id: ids are given in send
 //! order, so the oldest live message is at the front and retention deadlines
 //! come in ring order. A finished message leaves a tombstone until the front
-//! passes it. So that one long-lived message (a poison message redelivered
-//! for days) does not pin the tombstones of every message sent after it, the
-//! ring is compacted when it holds more than twice its live messages plus
-//! [`RING_SLACK`]: live messages at its front move to a small ordered map
-//! (`far`) and the tombstones behind them are dropped. Memory then follows
-//! the live messages, not the messages finished since the oldest one. (A
-//! Pub/Sub subscription with ordering keeps its tombstones: an ordering
-//! replay brings acked messages back.)
+//! passes it, and a sparse ring is compacted (`ring.rs`: live messages at its
+//! front move to a small ordered map, `far`), so memory follows the live
+//! messages, not the messages finished since the oldest one. (A Pub/Sub
+//! subscription with ordering keeps its tombstones: an ordering replay
+//! brings acked messages back.)
 
 use super::dedup::Dedup;
 use super::sqs_fifo::{GroupDraw, Groups};
@@ -32,10 +29,6 @@ use crate::sim::Event;
 use crate::trace::Kind;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
-
-/// Tombstones the ring may hold beyond twice its live messages before it is
-/// compacted (a few hundred KiB; compaction is then rare and amortised).
-pub const RING_SLACK: usize = 4096;
 
 /// Longest total hidden time after the latest receive.
 pub const MAX_HIDDEN_NS: Nanos = 12 * 3_600 * NS_PER_S;
@@ -128,8 +121,7 @@ impl Sqs {
             VisibleSet::BecameVisible(queue) => bytes_of::<(u64, u32)>(queue.capacity()),
         };
         let fifo = self.fifo.as_ref().map_or(0, |f| f.groups.footprint());
-        // A B-tree node holds up to 11 entries; count a node per 5 as the worst case.
-        let far = bytes_of::<(u64, Msg)>(self.far.len()) * 11 / 5;
+        let far = super::ring::far_bytes(&self.far);
         bytes_of::<Msg>(self.ring.capacity()) + far + visible + fifo + bytes_of::<DeadLetter>(self.dlq.capacity())
     }
 
@@ -773,36 +765,11 @@ impl Sqs {
             self.ring.pop_front();
             self.base += 1;
         }
-        if self.compactable && self.ring.len() > 2 * self.live_in_ring() + RING_SLACK {
-            self.compact();
-        }
-    }
-
-    /// Live messages in the ring (the rest are in `far`).
-    #[inline]
-    fn live_in_ring(&self) -> usize {
-        self.live as usize - self.far.len()
-    }
-
-    /// Move live messages from the ring's front to `far` and drop the
-    /// tombstones behind them, until the ring holds at most twice its live
-    /// messages plus half the slack. Each message moves at most once, so the
-    /// cost is amortised over the removals that made the ring sparse.
-    #[cold]
-    fn compact(&mut self) {
-        while self.ring.len() > 2 * self.live_in_ring() + RING_SLACK / 2 {
-            let Some(m) = self.ring.pop_front() else { break };
-            if m.state != State::Gone {
-                self.far.insert(self.base, m);
-            }
-            self.base += 1;
-        }
-        while self.ring.front().is_some_and(|m| m.state == State::Gone) {
-            self.ring.pop_front();
-            self.base += 1;
-        }
-        if self.ring.capacity() > 4 * self.ring.len().max(RING_SLACK) {
-            self.ring.shrink_to(2 * self.ring.len().max(RING_SLACK));
+        if self.compactable && super::ring::sparse(self.ring.len(), self.live as usize - self.far.len()) {
+            let live = self.live as usize;
+            super::ring::compact(&mut self.ring, &mut self.base, &mut self.far, live, u64::MAX, |m| {
+                m.state == State::Gone
+            });
         }
     }
 

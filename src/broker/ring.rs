@@ -1,0 +1,87 @@
+//! Compaction of a message ring (`sqs.rs`, `jetstream.rs`).
+//!
+//! Both brokers keep messages in a ring indexed by id (send order, stream
+//! sequence), where a finished message is a tombstone until the front passes
+//! it. One long-lived message at the front (a poison message redelivered for
+//! days) would pin the tombstones of every message after it. So when a ring
+//! holds more than twice its live messages plus [`RING_SLACK`], the live
+//! messages at its front move to a small ordered map (`far`, keyed by id)
+//! and the tombstones behind them are dropped. Each message moves at most
+//! once, so the cost is amortised over the removals that made the ring
+//! sparse, and memory follows the live messages.
+
+use std::collections::{BTreeMap, VecDeque};
+
+/// Tombstones a ring may hold beyond twice its live messages before it is
+/// compacted (a few hundred KiB; compaction is then rare).
+pub const RING_SLACK: usize = 4096;
+
+/// Whether a ring of `len` entries, `live_in_ring` of them live, is sparse
+/// enough to compact.
+#[inline]
+pub fn sparse(len: usize, live_in_ring: usize) -> bool {
+    len > 2 * live_in_ring + RING_SLACK
+}
+
+/// Compact `ring` (whose front has id `base`; `live` messages in all, ring
+/// and `far`): move live messages from its front to `far` and drop
+/// tombstones, until it holds at most twice its live messages plus half the
+/// slack, never moving the front past id `stop`. Then drop the tombstones now
+/// at the front, and give back memory the ring no longer needs.
+#[cold]
+pub fn compact<M>(
+    ring: &mut VecDeque<M>,
+    base: &mut u64,
+    far: &mut BTreeMap<u64, M>,
+    live: usize,
+    stop: u64,
+    gone: impl Fn(&M) -> bool,
+) {
+    while ring.len() > 2 * (live - far.len()) + RING_SLACK / 2 && *base < stop {
+        let Some(m) = ring.pop_front() else { break };
+        if !gone(&m) {
+            far.insert(*base, m);
+        }
+        *base += 1;
+    }
+    while ring.front().is_some_and(&gone) && *base < stop {
+        ring.pop_front();
+        *base += 1;
+    }
+    if ring.capacity() > 4 * ring.len().max(RING_SLACK) {
+        ring.shrink_to(2 * ring.len().max(RING_SLACK));
+    }
+}
+
+/// Bytes held by `far`, counted as the worst case of a B-tree node (11
+/// entries) per 5 entries.
+pub fn far_bytes<M>(far: &BTreeMap<u64, M>) -> u64 {
+    crate::limits::bytes_of::<(u64, M)>(far.len()) * 11 / 5
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pinned_front_moves_out_and_the_tombstones_behind_it_go() {
+        // id 1 is live; ids 2..=10_000 are tombstones; 10_001..=10_010 live.
+        let mut ring: VecDeque<bool> = (1..=10_010u64).map(|id| id == 1 || id > 10_000).collect();
+        let (mut base, mut far) = (1, BTreeMap::new());
+        assert!(sparse(ring.len(), 11));
+        compact(&mut ring, &mut base, &mut far, 11, u64::MAX, |live| !live);
+        assert_eq!(far.keys().copied().collect::<Vec<_>>(), vec![1]);
+        assert_eq!(base, 10_001, "the ring starts at the first live message after the tombstones");
+        assert_eq!(ring.len(), 10);
+        assert!(ring.iter().all(|&live| live));
+    }
+
+    #[test]
+    fn compaction_stops_at_the_stop_id() {
+        let mut ring: VecDeque<bool> = (1..=10_010u64).map(|id| id == 1).collect();
+        let (mut base, mut far) = (1, BTreeMap::new());
+        compact(&mut ring, &mut base, &mut far, 1, 500, |live| !live);
+        assert_eq!(base, 500, "never past the stop id");
+        assert_eq!(far.len(), 1);
+    }
+}
