@@ -50,7 +50,8 @@ pub fn run_step(
 /// error (one draw from `rng`, made only for keys that are not poison).
 #[inline]
 pub fn fails_at_end(handler: &Handler, seed: u64, key: u64, rng: &mut Stream) -> Option<&'static str> {
-    if hash_unit(seed, POISON_SALT, key) < handler.poison_fraction {
+    // No key is poison at fraction 0 (the hash is in [0, 1)): skip the hash.
+    if handler.poison_fraction > 0.0 && hash_unit(seed, POISON_SALT, key) < handler.poison_fraction {
         return Some("poison message");
     }
     if chance(rng, handler.fail_probability) {
