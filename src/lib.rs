@@ -34,6 +34,7 @@ pub mod report;
 pub mod rng;
 pub mod scenario;
 pub mod sim;
+pub mod slots;
 pub(crate) mod spans;
 pub mod summary;
 pub mod sweep;

@@ -39,8 +39,10 @@ pub fn bytes_of<T>(capacity: usize) -> u64 {
 pub fn check_start(s: &Scenario) -> Result<(), Error> {
     let slots: u64 = s.workers.iter().map(|g| u64::from(g.count) * u64::from(g.concurrency)).sum();
     let workers: u64 = s.workers.iter().map(|g| u64::from(g.count)).sum();
-    let need = bytes_of::<crate::worker::Slot>(slots as usize)
-        .saturating_add(bytes_of::<u32>(slots as usize))
+    // Each worker holds its first slot inline (counted in `Worker`).
+    let beyond_first = slots.saturating_sub(workers) as usize;
+    let need = bytes_of::<crate::worker::Slot>(beyond_first)
+        .saturating_add(bytes_of::<u32>(beyond_first))
         .saturating_add(bytes_of::<crate::worker::Worker>(workers as usize))
         .saturating_add(bytes_of::<crate::broker::Batch>(workers as usize));
     if need > s.run.max_memory {
@@ -59,8 +61,10 @@ impl World {
         // Slots never grow: count them per group, not per worker (a run may
         // have 10^5 workers).
         let slots: u64 = self.groups.iter().map(|g| u64::from(g.count) * u64::from(g.concurrency)).sum();
-        let workers = bytes_of::<crate::worker::Slot>(slots as usize)
-            + bytes_of::<u32>(slots as usize)
+        // Each worker holds its first slot inline (counted in `Worker`).
+        let beyond_first = slots.saturating_sub(self.workers.len() as u64) as usize;
+        let workers = bytes_of::<crate::worker::Slot>(beyond_first)
+            + bytes_of::<u32>(beyond_first)
             + bytes_of::<crate::broker::Batch>(self.workers.len());
         [
             self.ev.footprint(),

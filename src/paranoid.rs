@@ -134,15 +134,15 @@ fn check_slots(w: &World) -> Result<(), String> {
     let mut busy = 0u64;
     for (i, worker) in w.workers.iter().enumerate() {
         let used = worker.slots.iter().filter(|s| s.phase != Phase::Idle).count();
-        if used + worker.free_slots.len() != worker.slots.len() {
+        if used + worker.slots.free() != worker.slots.len() {
             return Err(format!(
                 "worker {i} ({}) has {used} busy and {} free of {} slots",
                 worker.name,
-                worker.free_slots.len(),
+                worker.slots.free(),
                 worker.slots.len()
             ));
         }
-        if worker.free_slots.iter().any(|&s| worker.slots[s as usize].phase != Phase::Idle) {
+        if worker.slots.free_iter().any(|s| worker.slots[s as usize].phase != Phase::Idle) {
             return Err(format!("worker {i} ({}) lists a busy slot as free", worker.name));
         }
         busy += used as u64;
@@ -179,7 +179,7 @@ mod tests {
         let e = p.check(&w, &Event::Produce).unwrap_err();
         assert!(e.contains("conservation"), "{e}");
         w.obs.m[0].sent = 0;
-        w.workers[0].free_slots.pop();
+        w.workers[0].slots.pop_free();
         let e = p.check(&w, &Event::Produce).unwrap_err();
         assert!(e.contains("0 busy and 1 free of 2 slots"), "{e}");
     }

@@ -109,8 +109,8 @@ pub struct Worker {
     /// spread every worker's hot fields over more cache lines.
     pub inbox: Box<Batch>,
     pub inbox_in_flight: bool,
-    pub slots: Vec<Slot>,
-    pub free_slots: Vec<u32>,
+    /// The concurrency slots and the free list (`slots.rs`).
+    pub slots: crate::slots::Slots,
     pub rng: Stream,
     /// Only for a group with random crashes (`crash.mtbf`).
     pub crash_rng: Option<Box<Stream>>,
@@ -193,8 +193,7 @@ impl Worker {
                     down_ns: 0,
                     inbox: Box::default(),
                     inbox_in_flight: false,
-                    slots: vec![Slot::default(); group.concurrency as usize],
-                    free_slots: (0..group.concurrency).rev().collect(),
+                    slots: crate::slots::Slots::new(group.concurrency),
                     max_outstanding: match &group.heartbeat {
                         Heartbeat::PubsubLease(l) => l.max_messages as usize,
                         _ => usize::MAX,
@@ -239,8 +238,8 @@ impl World {
         let wait = self.group_of(w).receive.wait_ns;
         let worker = &mut self.workers[w as usize];
         // Pub/Sub flow control: at most max_messages outstanding per client.
-        let outstanding = worker.slots.len() - worker.free_slots.len();
-        let room = worker.free_slots.len().min(worker.max_outstanding.saturating_sub(outstanding));
+        let outstanding = worker.slots.len() - worker.slots.free();
+        let room = worker.slots.free().min(worker.max_outstanding.saturating_sub(outstanding));
         if !worker.alive || worker.polling || room == 0 {
             return;
         }
@@ -463,7 +462,7 @@ impl World {
             Heartbeat::PubsubLease(_) => Some(0),
         };
         let worker = &mut self.workers[w as usize];
-        let Some(s) = worker.free_slots.pop() else {
+        let Some(s) = worker.slots.pop_free() else {
             debug_assert!(false, "a receive returned more messages than free slots");
             return None;
         };
@@ -852,7 +851,7 @@ impl World {
         debug_assert!(slot.phase != Phase::Idle, "freeing an idle slot");
         slot.phase = Phase::Idle;
         slot.gen = slot.gen.wrapping_add(1);
-        worker.free_slots.push(s);
+        worker.slots.push_free(s);
         self.busy_slots -= 1;
         self.poll(w);
     }
@@ -902,7 +901,7 @@ impl World {
             let slot = &mut worker.slots[s];
             slot.phase = Phase::Idle;
             slot.gen = slot.gen.wrapping_add(1);
-            worker.free_slots.push(s as u32);
+            worker.slots.push_free(s as u32);
             self.busy_slots -= 1;
         }
         if held == 0 {
