@@ -43,8 +43,7 @@ pub fn check_start(s: &Scenario) -> Result<(), Error> {
     let beyond_first = slots.saturating_sub(workers) as usize;
     let need = bytes_of::<crate::worker::Slot>(beyond_first)
         .saturating_add(bytes_of::<u32>(beyond_first))
-        .saturating_add(bytes_of::<crate::worker::Worker>(workers as usize))
-        .saturating_add(bytes_of::<crate::broker::Batch>(workers as usize));
+        .saturating_add(bytes_of::<crate::worker::Worker>(workers as usize));
     if need > s.run.max_memory {
         return Err(Error::Limit(format!(
             "{workers} workers with {slots} slots in all need about {} before the first event, over run.max_memory = {}; use fewer workers or less concurrency, or raise it with --set run.max_memory=...",
@@ -64,8 +63,7 @@ impl World {
         // Each worker holds its first slot inline (counted in `Worker`).
         let beyond_first = slots.saturating_sub(self.workers.len() as u64) as usize;
         let workers = bytes_of::<crate::worker::Slot>(beyond_first)
-            + bytes_of::<u32>(beyond_first)
-            + bytes_of::<crate::broker::Batch>(self.workers.len());
+            + bytes_of::<u32>(beyond_first);
         [
             self.ev.footprint(),
             self.brokers.iter().map(crate::broker::Broker::footprint).sum(),
