@@ -62,8 +62,7 @@ impl World {
         let slots: u64 = self.groups.iter().map(|g| u64::from(g.count) * u64::from(g.concurrency)).sum();
         // Each worker holds its first slot inline (counted in `Worker`).
         let beyond_first = slots.saturating_sub(self.workers.len() as u64) as usize;
-        let workers = bytes_of::<crate::worker::Slot>(beyond_first)
-            + bytes_of::<u32>(beyond_first);
+        let workers = bytes_of::<crate::worker::Slot>(beyond_first) + bytes_of::<u32>(beyond_first);
         [
             self.ev.footprint(),
             self.brokers.iter().map(crate::broker::Broker::footprint).sum(),
