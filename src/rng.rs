@@ -64,7 +64,35 @@ pub fn replication_seed(seed: u64, rep: u32) -> u64 {
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    let mut h = Fnv1a::new();
+    h.feed(bytes);
+    h.finish()
+}
+
+/// FNV-1a 64, fed piece by piece: stream names here, the sweep cache key
+/// (`sweep::scenario_hash`), the golden record (`tests/golden.rs`).
+pub struct Fnv1a(u64);
+
+impl Fnv1a {
+    pub fn new() -> Fnv1a {
+        Fnv1a(0xcbf2_9ce4_8422_2325)
+    }
+
+    pub fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    pub fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Fnv1a::new()
+    }
 }
 
 fn splitmix64(state: &mut u64) -> u64 {

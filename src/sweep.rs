@@ -210,22 +210,17 @@ fn locate_point_error(source: &Source, base: &[Override], grid: &Grid, point: us
 /// FNV-1a 64 of the dupsim version, the model version
 /// ([`crate::MODEL_VERSION`]), the scenario text and the overrides.
 pub fn scenario_hash(text: &str, overrides: &[Override]) -> String {
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    let mut feed = |bytes: &[u8]| {
-        for &b in bytes {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    };
-    feed(env!("CARGO_PKG_VERSION").as_bytes());
-    feed(&[0]);
-    feed(format!("model {}", crate::MODEL_VERSION).as_bytes());
-    feed(&[0]);
-    feed(text.as_bytes());
+    let mut h = crate::rng::Fnv1a::new();
+    h.feed(env!("CARGO_PKG_VERSION").as_bytes());
+    h.feed(&[0]);
+    h.feed(format!("model {}", crate::MODEL_VERSION).as_bytes());
+    h.feed(&[0]);
+    h.feed(text.as_bytes());
     for o in overrides {
-        feed(&[0]);
-        feed(format!("{}={}", o.path, o.value).as_bytes());
+        h.feed(&[0]);
+        h.feed(format!("{}={}", o.path, o.value).as_bytes());
     }
-    format!("{h:016x}")
+    format!("{:016x}", h.finish())
 }
 
 // ---------------------------------------------------------------- partial files

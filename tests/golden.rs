@@ -28,13 +28,12 @@ const CASES: &[(&str, &str, &[&str])] = &[
 
 /// FNV-1a 64 of the golden texts, in `CASES` order.
 fn hash_of(texts: &[String]) -> String {
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    let mut h = dupsim::rng::Fnv1a::new();
     for t in texts {
-        for &b in t.as_bytes().iter().chain(&[0]) {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
+        h.feed(t.as_bytes());
+        h.feed(&[0]);
     }
-    format!("{h:016x}")
+    format!("{:016x}", h.finish())
 }
 
 const RECORD: &str = "tests/golden/MODEL_VERSION";
