@@ -473,10 +473,7 @@ fn still_due(brokers: &[Broker], workers: &[Worker], e: &Event) -> bool {
     match *e {
         Event::Broker { q, t } => brokers[q as usize].timer_due(t),
         Event::Poll { w, gen } => workers[w as usize].poll_gen == gen,
-        Event::PollExpire { w, gen } => {
-            let worker = &workers[w as usize];
-            worker.poll_gen == gen && worker.parked
-        }
+        Event::PollExpire { w, gen } => workers[w as usize].parked_on(gen),
         Event::StoreDone { w, slot, gen }
         | Event::StepDone { w, slot, gen }
         | Event::Heartbeat { w, slot, gen }

@@ -170,6 +170,13 @@ pub fn adaptive_extend_ns(p99_ns: f64, multiple: f64, min_extend_ns: Nanos) -> N
 }
 
 impl Worker {
+    /// Whether long poll `gen` is still parked, waiting for a message (once
+    /// served, expired or cut by a crash it never is again).
+    #[inline]
+    pub fn parked_on(&self, gen: u32) -> bool {
+        self.parked && self.poll_gen == gen
+    }
+
     /// Every worker of every group, named `group` (count 1) or `group-i`.
     pub fn build_all(s: &Scenario, seed: u64) -> Vec<Worker> {
         let mut out = Vec::with_capacity(s.workers.iter().map(|g| g.count as usize).sum());
@@ -320,10 +327,7 @@ impl World {
         let waiters = &mut self.waiters[q];
         if waiters.len() >= 2 * self.workers.len() + 16 {
             let workers = &self.workers;
-            waiters.retain(|x| {
-                let worker = &workers[x.w as usize];
-                worker.parked && worker.poll_gen == x.gen
-            });
+            waiters.retain(|x| workers[x.w as usize].parked_on(x.gen));
         }
         waiters.push_back(waiter);
     }
@@ -342,7 +346,7 @@ impl World {
         while self.brokers[q].can_deliver() {
             let Some(waiter) = self.waiters[q].pop_front() else { return };
             let worker = &mut self.workers[waiter.w as usize];
-            if !worker.parked || worker.poll_gen != waiter.gen {
+            if !worker.parked_on(waiter.gen) {
                 continue;
             }
             let vt = self.groups[worker.group].receive.visibility_timeout_ns;
@@ -382,7 +386,7 @@ impl World {
 
     pub(crate) fn on_poll_expire(&mut self, w: u32, gen: u32) {
         let worker = &mut self.workers[w as usize];
-        if worker.parked && worker.poll_gen == gen {
+        if worker.parked_on(gen) {
             worker.parked = false;
             worker.inbox.len = 0;
             self.respond(w, gen);
