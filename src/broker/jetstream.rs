@@ -564,10 +564,8 @@ impl JetStream {
         if id < self.base {
             self.far.remove(&id);
         }
-        while self.ring.front().is_some_and(|m| m.state == State::Gone) && self.base < self.cursor {
-            self.ring.pop_front();
-            self.base += 1;
-        }
+        let cursor = self.cursor;
+        super::ring::drop_front_tombstones(&mut self.ring, &mut self.base, cursor, |m| m.state == State::Gone);
         if super::ring::sparse(self.ring.len(), self.live as usize - self.far.len()) {
             // Never past the cursor: messages not yet delivered stay in the ring, in stream order.
             let live = self.live as usize;

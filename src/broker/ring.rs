@@ -23,6 +23,16 @@ pub fn sparse(len: usize, live_in_ring: usize) -> bool {
     len > 2 * live_in_ring + RING_SLACK
 }
 
+/// Drop the tombstones at the front of `ring` (whose front has id `base`),
+/// never moving the front past id `stop`.
+#[inline]
+pub fn drop_front_tombstones<M>(ring: &mut VecDeque<M>, base: &mut u64, stop: u64, gone: impl Fn(&M) -> bool) {
+    while ring.front().is_some_and(&gone) && *base < stop {
+        ring.pop_front();
+        *base += 1;
+    }
+}
+
 /// Compact `ring` (whose front has id `base`; `live` messages in all, ring
 /// and `far`): move live messages from its front to `far` and drop
 /// tombstones, until it holds at most twice its live messages plus half the
@@ -44,10 +54,7 @@ pub fn compact<M>(
         }
         *base += 1;
     }
-    while ring.front().is_some_and(&gone) && *base < stop {
-        ring.pop_front();
-        *base += 1;
-    }
+    drop_front_tombstones(ring, base, stop, gone);
     if ring.capacity() > 4 * ring.len().max(RING_SLACK) {
         ring.shrink_to(2 * ring.len().max(RING_SLACK));
     }

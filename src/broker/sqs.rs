@@ -729,14 +729,28 @@ impl Sqs {
             ev.after(vt, lease_end(qi, h.id, gen));
             return DeleteOutcome::Deleted;
         }
-        match m.state {
-            State::InFlight => self.in_flight -= 1,
-            State::Visible => self.visible_count -= 1,
-            _ => {}
-        }
+        let state = m.state;
+        self.uncount(state);
         self.remove(h.id, Kind::Delete, obs, now);
         obs.m[q].deleted += 1;
         DeleteOutcome::Deleted
+    }
+
+    /// Take a message in `state` out of the in-flight or visible count (before `remove`).
+    #[inline]
+    fn uncount(&mut self, state: State) {
+        match state {
+            State::InFlight => self.in_flight -= 1,
+            State::Visible => self.visible_count -= 1,
+            State::Delayed | State::Gone => {}
+        }
+    }
+
+    /// Remove message `id`, in `state`, past its retention period.
+    fn expire(&mut self, id: u64, state: State, obs: &mut Obs, now: Nanos) {
+        self.uncount(state);
+        self.remove(id, Kind::Expired, obs, now);
+        obs.m[self.q as usize].expired += 1;
     }
 
     /// Tombstone a message; trace `kind` unless it is `Delete` (traced by the caller).
@@ -761,10 +775,7 @@ impl Sqs {
             f.groups.remove(g, id);
             self.refresh_group(g);
         }
-        while self.ring.front().is_some_and(|m| m.state == State::Gone) {
-            self.ring.pop_front();
-            self.base += 1;
-        }
+        super::ring::drop_front_tombstones(&mut self.ring, &mut self.base, u64::MAX, |m| m.state == State::Gone);
         if self.compactable && super::ring::sparse(self.ring.len(), self.live as usize - self.far.len()) {
             let live = self.live as usize;
             super::ring::compact(&mut self.ring, &mut self.base, &mut self.far, live, u64::MAX, |m| {
@@ -790,33 +801,19 @@ impl Sqs {
         let now = ev.now();
         self.retention_check_at = None;
         let retention = self.cfg.retention_ns;
-        let old: Vec<(u64, State)> = if self.far.is_empty() {
-            Vec::new()
-        } else {
-            (self.far.iter()).filter(|(_, m)| m.enqueue_ns + retention <= now).map(|(&id, m)| (id, m.state)).collect()
-        };
+        // Messages moved out of the ring are older than all in it.
+        let old: Vec<(u64, State)> =
+            (self.far.iter()).filter(|(_, m)| m.enqueue_ns + retention <= now).map(|(&id, m)| (id, m.state)).collect();
         for (id, state) in old {
-            match state {
-                State::InFlight => self.in_flight -= 1,
-                State::Visible => self.visible_count -= 1,
-                _ => {}
-            }
-            self.remove(id, Kind::Expired, obs, now);
-            obs.m[self.q as usize].expired += 1;
+            self.expire(id, state, obs, now);
         }
         while let Some(front) = self.ring.front() {
-            if front.enqueue_ns + self.cfg.retention_ns > now {
+            if front.enqueue_ns + retention > now {
                 break;
             }
             let (id, state) = (self.base, front.state);
-            match state {
-                State::InFlight => self.in_flight -= 1,
-                State::Visible => self.visible_count -= 1,
-                _ => {}
-            }
             if state != State::Gone {
-                self.remove(id, Kind::Expired, obs, now);
-                obs.m[self.q as usize].expired += 1;
+                self.expire(id, state, obs, now);
             } else {
                 self.ring.pop_front();
                 self.base += 1;
