@@ -35,15 +35,24 @@ pub fn bytes_of<T>(capacity: usize) -> u64 {
     (capacity as u64).saturating_mul(std::mem::size_of::<T>() as u64)
 }
 
-/// What is allocated before the first event, checked before allocating it.
-pub fn check_start(s: &Scenario) -> Result<(), Error> {
-    let slots: u64 = s.workers.iter().map(|g| u64::from(g.count) * u64::from(g.concurrency)).sum();
-    let workers: u64 = s.workers.iter().map(|g| u64::from(g.count)).sum();
-    // Each worker holds its first slot inline (counted in `Worker`).
+/// Bytes of the workers of `groups` and their slots, allocated before the
+/// first event and never grown: (workers, slots, bytes). Counted per group,
+/// not per worker (a run may have 10^5 workers); each worker holds its first
+/// slot inline (`slots.rs`, counted in `Worker`), the others beside it with
+/// their free-list entries.
+fn worker_bytes(groups: &[crate::scenario::WorkerGroup]) -> (u64, u64, u64) {
+    let slots: u64 = groups.iter().map(|g| u64::from(g.count) * u64::from(g.concurrency)).sum();
+    let workers: u64 = groups.iter().map(|g| u64::from(g.count)).sum();
     let beyond_first = slots.saturating_sub(workers) as usize;
-    let need = bytes_of::<crate::worker::Slot>(beyond_first)
+    let bytes = bytes_of::<crate::worker::Slot>(beyond_first)
         .saturating_add(bytes_of::<u32>(beyond_first))
         .saturating_add(bytes_of::<crate::worker::Worker>(workers as usize));
+    (workers, slots, bytes)
+}
+
+/// What is allocated before the first event, checked before allocating it.
+pub fn check_start(s: &Scenario) -> Result<(), Error> {
+    let (workers, slots, need) = worker_bytes(&s.workers);
     if need > s.run.max_memory {
         return Err(Error::Limit(format!(
             "{workers} workers with {slots} slots in all need about {} before the first event, over run.max_memory = {}; use fewer workers or less concurrency, or raise it with --set run.max_memory=...",
@@ -57,12 +66,6 @@ pub fn check_start(s: &Scenario) -> Result<(), Error> {
 impl World {
     /// The estimated bytes this run holds (see the module comment).
     pub fn footprint(&self) -> u64 {
-        // Slots never grow: count them per group, not per worker (a run may
-        // have 10^5 workers).
-        let slots: u64 = self.groups.iter().map(|g| u64::from(g.count) * u64::from(g.concurrency)).sum();
-        // Each worker holds its first slot inline (counted in `Worker`).
-        let beyond_first = slots.saturating_sub(self.workers.len() as u64) as usize;
-        let workers = bytes_of::<crate::worker::Slot>(beyond_first) + bytes_of::<u32>(beyond_first);
         [
             self.ev.footprint(),
             self.brokers.iter().map(crate::broker::Broker::footprint).sum(),
@@ -70,8 +73,7 @@ impl World {
             self.obs.m.iter().map(crate::metrics::Metrics::footprint).sum(),
             self.producer.footprint(),
             self.waiters.iter().map(|w| bytes_of::<crate::worker::Waiter>(w.capacity())).sum(),
-            bytes_of::<crate::worker::Worker>(self.workers.capacity()),
-            workers,
+            worker_bytes(&self.groups).2,
         ]
         .iter()
         .fold(0u64, |a, b| a.saturating_add(*b))
