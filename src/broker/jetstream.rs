@@ -54,7 +54,7 @@ use crate::scenario::{LateAck, NakDelay, Queue};
 use crate::sim::Event;
 use crate::trace::Kind;
 use serde::Serialize;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -141,7 +141,7 @@ pub struct JetStream {
     /// Stream sequence of `ring[0]`.
     base: u64,
     /// Live delivered messages older than `base`, moved out of the ring by `compact`.
-    far: BTreeMap<u64, Msg>,
+    far: super::ring::FarMap<Msg>,
     next_id: u64,
     /// The first stream sequence never delivered (the consumer's cursor).
     cursor: u64,
@@ -182,7 +182,7 @@ impl JetStream {
             q,
             ring: VecDeque::with_capacity(1024),
             base: 1,
-            far: BTreeMap::new(),
+            far: super::ring::FarMap::default(),
             next_id: 1,
             cursor: 1,
             rdq: VecDeque::with_capacity(256),
@@ -562,7 +562,7 @@ impl JetStream {
         m.state = State::Gone;
         self.live -= 1;
         if id < self.base {
-            self.far.remove(&id);
+            super::ring::far_remove(&mut self.far, id);
         }
         let cursor = self.cursor;
         super::ring::drop_front_tombstones(&mut self.ring, &mut self.base, cursor, |m| m.state == State::Gone);

@@ -11,7 +11,7 @@
 //! order, so the oldest live message is at the front and retention deadlines
 //! come in ring order. A finished message leaves a tombstone until the front
 //! passes it, and a sparse ring is compacted (`ring.rs`: live messages at its
-//! front move to a small ordered map, `far`), so memory follows the live
+//! front move to a map by id, `far`), so memory follows the live
 //! messages, not the messages finished since the oldest one. (A Pub/Sub
 //! subscription with ordering keeps its tombstones: an ordering replay
 //! brings acked messages back.)
@@ -28,7 +28,7 @@ use crate::scenario::{ChangeVisibilityPolicy, Deduplication, DeletePolicy, Queue
 use crate::sim::Event;
 use crate::trace::Kind;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 
 /// Longest total hidden time after the latest receive.
 pub const MAX_HIDDEN_NS: Nanos = 12 * 3_600 * NS_PER_S;
@@ -97,7 +97,7 @@ pub struct Sqs {
     /// Id of `ring[0]`.
     base: u64,
     /// Live messages older than `base`, moved out of the ring by `compact`.
-    far: BTreeMap<u64, Msg>,
+    far: super::ring::FarMap<Msg>,
     /// Whether the ring may be compacted (not with Pub/Sub ordering replays).
     compactable: bool,
     next_id: u64,
@@ -155,7 +155,7 @@ impl Sqs {
             cfg,
             ring: VecDeque::with_capacity(1024),
             base: 1,
-            far: BTreeMap::new(),
+            far: super::ring::FarMap::default(),
             compactable,
             next_id: 1,
             visible,
@@ -763,7 +763,7 @@ impl Sqs {
         m.state = State::Gone;
         self.live -= 1;
         if id < self.base {
-            self.far.remove(&id);
+            super::ring::far_remove(&mut self.far, id);
         }
         if kind != Kind::Delete {
             obs.trace(self.q as usize, now, kind, Some(id), "", Some(rc), "");
@@ -802,8 +802,9 @@ impl Sqs {
         self.retention_check_at = None;
         let retention = self.cfg.retention_ns;
         // Messages moved out of the ring are older than all in it.
-        let old: Vec<(u64, State)> =
+        let mut old: Vec<(u64, State)> =
             (self.far.iter()).filter(|(_, m)| m.enqueue_ns + retention <= now).map(|(&id, m)| (id, m.state)).collect();
+        old.sort_unstable_by_key(|&(id, _)| id); // expire in id order (the trace shows it)
         for (id, state) in old {
             self.expire(id, state, obs, now);
         }
