@@ -49,7 +49,8 @@ pub mod theory;
 ///
 /// 1: issue 17, `events` no longer counts stale SQS timers dropped before firing.
 /// 2: nor stale JetStream and Pub/Sub lease timers.
-pub const MODEL_VERSION: u32 = 2;
+/// 3: random streams are xoshiro256++, not ChaCha8 (every random draw changes).
+pub const MODEL_VERSION: u32 = 3;
 pub mod trace;
 pub(crate) mod wording;
 pub mod worker;
