@@ -4,10 +4,11 @@
 //!
 //! The generator is xoshiro256++ (Blackman and Vigna, "Scrambled linear
 //! pseudorandom number generators", ACM TOMS 2021): 32 bytes of state and a
-//! few instructions a draw. It replaced ChaCha8 in MODEL_VERSION 3. ChaCha8's
-//! 312-byte buffered state sat inside every worker, and with 20,000 workers
-//! the draw of a handler's duration was a cache miss on its buffer index and
-//! another on its buffer (about 10% of that run). A simulation needs
+//! few instructions a draw. It replaced ChaCha8 in MODEL_VERSION 3.
+//! ChaCha8's buffered state (about 320 bytes) sat inside every worker, and
+//! with 20,000 workers the draw of a handler's duration was a cache miss on
+//! its buffer index and another on its buffer (about 10% of that run; the
+//! change made it 0.82x as long, reports/bench.md). A simulation needs
 //! statistical quality, not unpredictability; xoshiro256++ passes BigCrush
 //! and PractRand.
 

@@ -42,7 +42,7 @@
 //! Messages live in a ring indexed by stream sequence (message id), as in
 //! `sqs.rs`; a finished message is a tombstone until the front passes it,
 //! and a sparse ring is compacted the same way (delivered messages at its
-//! front move to a small ordered map), so a message redelivered without end
+//! front move to a map by id), so a message redelivered without end
 //! (no MaxDeliver) does not pin the tombstones of every message after it.
 
 use super::dedup::Dedup;
