@@ -132,6 +132,43 @@ mod tests {
     }
 
     #[test]
+    fn far_gives_back_memory_as_its_messages_finish() {
+        let mut far: FarMap<[u64; 9]> = FarMap::default();
+        for id in 0..100_000u64 {
+            far.insert(id, [id; 9]);
+        }
+        let full = far_bytes(&far);
+        assert!(full >= crate::limits::bytes_of::<(u64, [u64; 9])>(100_000));
+        for id in 10..100_000u64 {
+            far_remove(&mut far, id);
+        }
+        assert_eq!(far.len(), 10);
+        assert!(far_bytes(&far) < full / 1000, "{} bytes held for 10 messages", far_bytes(&far));
+        assert!((0..10).all(|id| far.get(&id) == Some(&[id; 9])), "the survivors are intact");
+    }
+
+    #[test]
+    fn far_iterates_in_the_same_order_in_every_process() {
+        // A fixed hash: no per-process random state (RandomState would make
+        // a run's trace depend on the process if anything iterated it).
+        let order = || {
+            let mut far: FarMap<u64> = FarMap::default();
+            for id in (0..1000u64).map(|i| i * 7919 % 1000) {
+                far.insert(id, id);
+            }
+            far.keys().copied().collect::<Vec<_>>()
+        };
+        assert_eq!(order(), order());
+        let hash = |id: u64| {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = BuildHasherDefault::<IdHasher>::default().build_hasher();
+            h.write_u64(id);
+            h.finish()
+        };
+        assert_eq!(hash(1), 0x9E37_79B9_7F4A_7C15, "Fibonacci hashing of 1");
+    }
+
+    #[test]
     fn compaction_stops_at_the_stop_id() {
         let mut ring: VecDeque<bool> = (1..=10_010u64).map(|id| id == 1).collect();
         let (mut base, mut far) = (1, FarMap::default());
