@@ -53,10 +53,7 @@ impl RngCore for Stream {
     }
 
     fn fill_bytes(&mut self, dst: &mut [u8]) {
-        for chunk in dst.chunks_mut(8) {
-            let bytes = self.next_u64().to_le_bytes();
-            chunk.copy_from_slice(&bytes[..chunk.len()]);
-        }
+        rand::rand_core::impls::fill_bytes_via_next(self, dst);
     }
 }
 
