@@ -28,6 +28,7 @@ pub mod network;
 pub mod observed;
 pub mod output;
 pub mod paranoid;
+pub mod prefetch;
 pub mod producer;
 pub mod progress;
 pub mod report;

@@ -84,6 +84,10 @@ pub enum Event {
         w: u32,
         slot: u32,
         gen: u32,
+        /// The slot's message and its queue, only to start loading it into
+        /// the cache while the worker's slot loads (`prefetch.rs`).
+        q: u16,
+        id: u64,
     },
     Heartbeat {
         w: u32,
@@ -448,7 +452,10 @@ impl World {
             Event::PollExpire { w, gen } => self.on_poll_expire(w, gen),
             Event::ReceiveDone { w, gen } => self.on_receive_done(w, gen),
             Event::StoreDone { w, slot, gen } => self.on_store_done(w, slot, gen),
-            Event::StepDone { w, slot, gen } => self.on_step_done(w, slot, gen),
+            Event::StepDone { w, slot, gen, q, id } => {
+                self.brokers[q as usize].prefetch(id);
+                self.on_step_done(w, slot, gen)
+            }
             Event::Heartbeat { w, slot, gen } => self.on_heartbeat(w, slot, gen),
             Event::DeleteAtBroker { w, h } => self.delete_at_broker(w, h),
             Event::ChangeVisibilityAtBroker { w, h, heartbeat } => self.change_visibility_at_broker(w, h, heartbeat),
@@ -475,7 +482,7 @@ fn still_due(brokers: &[Broker], workers: &[Worker], e: &Event) -> bool {
         Event::Poll { w, gen } => workers[w as usize].poll_gen == gen,
         Event::PollExpire { w, gen } => workers[w as usize].parked_on(gen),
         Event::StoreDone { w, slot, gen }
-        | Event::StepDone { w, slot, gen }
+        | Event::StepDone { w, slot, gen, .. }
         | Event::Heartbeat { w, slot, gen }
         | Event::SlotFree { w, slot, gen } => slot_gen(w, slot) == gen,
         Event::Crash { w, life } => workers[w as usize].life == life,

@@ -10,13 +10,14 @@
 
 use crate::worker::Slot;
 
+#[repr(C)]
 pub struct Slots {
+    /// Free slots: `free_len` of them, the bottom one in `free_first`.
+    free_len: u32,
+    free_first: u32,
     first: Slot,
     rest: Vec<Slot>,
-    /// Free slots: `free_len` of them, the bottom one in `free_first`.
-    free_first: u32,
     free_rest: Vec<u32>,
-    free_len: u32,
 }
 
 impl Slots {

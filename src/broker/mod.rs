@@ -190,6 +190,17 @@ impl Broker {
         inner.get(h.id).is_some_and(|m| m.receive_count == h.receive && m.state == sqs::State::InFlight)
     }
 
+    /// Start loading message `id` into the cache (a hint; changes nothing).
+    #[inline]
+    pub fn prefetch(&self, id: u64) {
+        match self {
+            Broker::Sqs(b) => b.prefetch(id),
+            Broker::JetStream(b) => b.prefetch(id),
+            Broker::NatsCore(_) => {}
+            Broker::PubSub(b) => b.sub().prefetch(id),
+        }
+    }
+
     /// Record what became of delivery `h` (decides the next redelivery's cause).
     #[inline]
     pub fn set_fate(&mut self, h: Handle, fate: Fate, now: Nanos) {

@@ -229,6 +229,15 @@ impl Sqs {
         }
     }
 
+    /// Start loading message `id` into the cache if it is in the ring (a
+    /// hint: see `prefetch.rs`).
+    #[inline]
+    pub fn prefetch(&self, id: u64) {
+        if let Some(m) = id.checked_sub(self.base).and_then(|i| self.ring.get(i as usize)) {
+            crate::prefetch::prefetch(m);
+        }
+    }
+
     #[inline]
     fn get_mut(&mut self, id: u64) -> Option<&mut Msg> {
         match id.checked_sub(self.base) {
