@@ -118,6 +118,14 @@ impl<E> Events<E> {
         best.map(|(t, _, n)| (t, n))
     }
 
+    /// The earliest event of the heap, the part that holds events at
+    /// arbitrary times: the next event or one soon after it (a lane may come
+    /// first). For cache hints only.
+    #[inline]
+    pub fn peek_heap(&self) -> Option<&E> {
+        self.heap.peek_event()
+    }
+
     /// Time of the next event, if any.
     #[inline]
     pub fn peek_time(&self) -> Option<Nanos> {

@@ -79,6 +79,23 @@ impl Slots {
         self.free_len += 1;
     }
 
+    /// Start loading the slot [`Slots::pop_free`] would give into the cache
+    /// (a hint; see `prefetch.rs`).
+    #[inline]
+    pub fn prefetch_free(&self) {
+        let top = match self.free_len {
+            0 => return,
+            1 => self.free_first,
+            n => match self.free_rest.get(n as usize - 2) {
+                Some(&s) => s,
+                None => return,
+            },
+        };
+        let slot: *const Slot = &self[top as usize];
+        crate::prefetch::prefetch(slot);
+        crate::prefetch::prefetch(slot.cast::<u8>().wrapping_add(std::mem::size_of::<Slot>() - 1));
+    }
+
     /// The free slots, bottom of the stack first.
     pub fn free_iter(&self) -> impl Iterator<Item = u32> + '_ {
         let first = (self.free_len > 0).then_some(self.free_first);
@@ -126,6 +143,7 @@ mod tests {
             // A fixed interleaving of takes and frees, checked against a Vec.
             let mut taken = Vec::new();
             for step in 0..40u32 {
+                slots.prefetch_free(); // a hint in every state, never a panic
                 if step % 3 != 2 {
                     let got = slots.pop_free();
                     assert_eq!(got, model.pop(), "n = {n}, step {step}");

@@ -372,8 +372,16 @@ impl World {
         }
         while self.brokers[q].can_deliver() {
             let Some(waiter) = self.waiters[q].pop_front() else { return };
-            if let Some(next) = self.waiters[q].front() {
-                self.workers[next.w as usize].prefetch(); // the next message's worker
+            // Start loading what the next two waiters' messages will need:
+            // the free slot of the next (whose worker was asked for on the
+            // last turn), and the worker after it.
+            if self.hints {
+                if let Some(next) = self.waiters[q].front() {
+                    self.workers[next.w as usize].slots.prefetch_free();
+                }
+                if let Some(after) = self.waiters[q].get(1) {
+                    self.workers[after.w as usize].prefetch();
+                }
             }
             let worker = &mut self.workers[waiter.w as usize];
             if !worker.parked_on(waiter.gen) {

@@ -101,6 +101,12 @@ impl<E> RadixHeap<E> {
         self.min.map(|m| (m.time, m.seq))
     }
 
+    /// The event with the smallest key.
+    #[inline]
+    pub fn peek_event(&self) -> Option<&E> {
+        self.min.map(|m| &self.buckets[m.bucket as usize][m.index].event)
+    }
+
     #[inline]
     fn mark(&mut self, b: usize) {
         self.occupied[b / 64] |= 1 << (b % 64);
@@ -251,6 +257,7 @@ mod tests {
             plain.push(Reverse((time, seq, e.event)));
             seq += 1;
             assert_eq!(h.peek(), plain.peek().map(|r| (r.0 .0, r.0 .1)));
+            assert_eq!(h.peek_event(), plain.peek().map(|r| &r.0 .2), "peek_event names the entry pop gives next");
         }
         assert_eq!(h.len(), plain.len());
     }
