@@ -341,7 +341,7 @@ fn cmd_run(
     };
     let to_stdout = file.as_ref().is_some_and(|f| *f.target() == Target::Stdout);
     let progress = crate::progress::Progress::on_terminal(&format!("run {}", scenario.name));
-    let result = run(&scenario, RunOptions { trace, progress: progress.clone(), paranoid });
+    let result = run(&scenario, RunOptions { trace, progress: progress.clone(), paranoid, ..RunOptions::default() });
     if let Some(p) = &progress {
         p.clear();
     }

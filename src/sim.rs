@@ -152,6 +152,10 @@ pub struct RunOptions {
     pub progress: Option<std::sync::Arc<crate::progress::Progress>>,
     /// Check the invariants after every event (`paranoid.rs`; slow).
     pub paranoid: bool,
+    /// Give cache hints always (`Some(true)`), never (`Some(false)`), or once
+    /// the model holds more than 8 MiB (`None`, the default). Hints never
+    /// change a result; tests force them to check that.
+    pub cache_hints: Option<bool>,
 }
 
 pub struct World {
@@ -188,8 +192,10 @@ pub struct World {
     pub(crate) peak_footprint: u64,
     pub(crate) peak_live: u64,
     /// Whether the model is large enough for cache hints to pay
-    /// ([`HINTS_ABOVE_BYTES`]); set from each footprint sample.
+    /// ([`HINTS_ABOVE_BYTES`]); set from each footprint sample, unless
+    /// `RunOptions::cache_hints` forces it (`hints_forced`).
     pub(crate) hints: bool,
+    hints_forced: Option<bool>,
     /// Sweep the event queue of stale timers once it is this long.
     sweep_at: usize,
     progress: Option<std::sync::Arc<crate::progress::Progress>>,
@@ -201,6 +207,7 @@ impl World {
         let mut w = World::build(s, opts.trace);
         w.progress = opts.progress;
         w.paranoid = opts.paranoid.then(Box::default);
+        w.hints_forced = opts.cache_hints;
         w
     }
 
@@ -281,6 +288,7 @@ impl World {
             peak_footprint: 0,
             peak_live: 0,
             hints: false,
+            hints_forced: None,
             sweep_at: STALE_SWEEP_MIN,
             progress: None,
             paranoid: None,
@@ -339,7 +347,7 @@ impl World {
     /// Run to the end and summarise. `limits` come from the scenario.
     pub fn run(mut self, s: &Scenario) -> Result<(Summary, Option<Trace>), Error> {
         let started = std::time::Instant::now();
-        self.hints = self.footprint() > HINTS_ABOVE_BYTES;
+        self.hints = self.hints_forced.unwrap_or(self.footprint() > HINTS_ABOVE_BYTES);
         let mut watch = crate::limits::Watch::new(s, self.progress.take());
         let stop = loop {
             if self.finished() {
@@ -414,7 +422,7 @@ impl World {
     /// Measure the footprint and live messages now, keep the peaks; the footprint.
     fn sample_footprint(&mut self) -> u64 {
         let used = self.footprint();
-        self.hints = used > HINTS_ABOVE_BYTES;
+        self.hints = self.hints_forced.unwrap_or(used > HINTS_ABOVE_BYTES);
         self.peak_footprint = self.peak_footprint.max(used);
         self.peak_live = self.peak_live.max(self.live());
         used

@@ -1,0 +1,54 @@
+//! Cache hints (`prefetch.rs`, `World::hints`) change no result: every
+//! scenario below gives the same trace and the same summary with hints
+//! forced on and forced off. By default hints start only once a model holds
+//! more than 8 MiB, which no other test reaches, so without this test their
+//! code would run in no test at all.
+
+use dupsim::trace::{MemoryBuffer, Trace};
+use dupsim::{Override, RunOptions, Source};
+use std::path::Path;
+
+/// The trace text and the summary JSON without `perf` of `path` with
+/// `sets`, hints on or off.
+fn run(path: &str, sets: &[&str], hints: bool) -> (String, String) {
+    let source = Source::load(Path::new(path)).unwrap();
+    let overrides: Vec<Override> = sets.iter().map(|s| Override::parse(s).unwrap()).collect();
+    let scenario = source.resolve(&overrides, None).unwrap();
+    let buf = MemoryBuffer::default();
+    let opts =
+        RunOptions { trace: Some(Trace::new(Box::new(buf.clone()))), cache_hints: Some(hints), ..Default::default() };
+    let (summary, trace) = dupsim::run(&scenario, opts).unwrap_or_else(|e| panic!("{path}: {e}"));
+    trace.unwrap().finish().unwrap();
+    let mut json = summary.to_json();
+    json.as_object_mut().unwrap().remove("perf");
+    (buf.text(), serde_json::to_string(&json).unwrap())
+}
+
+#[test]
+fn hints_change_no_trace_and_no_summary() {
+    let cases: &[(&str, &[&str])] = &[
+        ("scenarios/seed-timeline.toml", &[]),
+        ("scenarios/crash-storm-heartbeat.toml", &["run.messages=2000"]),
+        ("scenarios/fifo-group-blocking.toml", &[]),
+        ("scenarios/jetstream-backoff.toml", &[]),
+        ("scenarios/pubsub-lease.toml", &[]),
+        ("scenarios/pubsub-ordering-replay.toml", &[]),
+        ("scenarios/nats-slow-consumer.toml", &[]),
+        ("scenarios/lambda-partial-batch.toml", &[]),
+        ("scenarios/sns-fanout.toml", &[]),
+        // Parked long polls served one after another (the waiter hints),
+        // and many slots per worker (the free-slot hint).
+        (
+            "scenarios/bench/b5-workers.toml",
+            &["run.messages=20000", "workers.count=2000", "producer.arrival.rate=1495"],
+        ),
+        ("scenarios/bench/b6-inflight.toml", &["run.messages=20000", "workers.count=20", "producer.arrival.rate=120"]),
+    ];
+    for (path, sets) in cases {
+        let (trace_on, summary_on) = run(path, sets, true);
+        let (trace_off, summary_off) = run(path, sets, false);
+        assert!(trace_on.lines().count() > 5, "{path}: the trace is nearly empty");
+        assert!(trace_on == trace_off, "{path}: the trace differs with cache hints");
+        assert_eq!(summary_on, summary_off, "{path}: the summary differs with cache hints");
+    }
+}
