@@ -59,7 +59,7 @@ fn expect_error(source: &Source, e: expect::ExpectError) -> InputError {
 
 /// Parse a file's `[expect]`; `None` when it has none. Everything `check`
 /// could reject after its runs is rejected here, before any run (this is
-/// what `validate` calls): see [`dry_run`].
+/// what `validate` calls): see `dry_run`.
 pub fn load(path: &Path) -> Result<Option<(Source, Expect)>, InputError> {
     let source = Source::load(path)?;
     let parsed = validate_source(&source)?;

@@ -269,7 +269,7 @@ pub enum LateAck {
 /// Where a -NAK with a delay puts the redelivery under a BackOff list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NakDelay {
-    /// The server: at delay + BackOff[n-1] - BackOff[0] (n deliveries so far).
+    /// The server: at delay + `BackOff[n-1] - BackOff[0]` (n deliveries so far).
     Shifted,
     /// The documentation's reading: at delay.
     Plain,
@@ -278,7 +278,7 @@ pub enum NakDelay {
 /// JetStream consumer and stream settings, and core NATS subscription limits.
 #[derive(Debug, Clone)]
 pub struct Nats {
-    /// AckWait. Default 30s (becomes BackOff[0] when `backoff` is given).
+    /// AckWait. Default 30s (becomes `BackOff[0]` when `backoff` is given).
     pub ack_wait_ns: Nanos,
     /// MaxDeliver; None: unlimited (-1, the default).
     pub max_deliver: Option<u32>,

@@ -402,7 +402,7 @@ pub fn dlq_fraction(s: &Scenario) -> Result<f64, String> {
     Ok(f.powi(m))
 }
 
-/// Deliveries are min(first success, M): E[redeliveries] = sum_{k=1}^{M-1} f^k.
+/// Deliveries are min(first success, M): `E[redeliveries] = sum_{k=1}^{M-1} f^k`.
 pub fn dlq_redeliveries(s: &Scenario) -> Result<f64, String> {
     let (f, m) = dlq_params(s)?;
     Ok((1..m).map(|k| f.powi(k)).sum())

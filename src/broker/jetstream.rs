@@ -2,10 +2,10 @@
 //! (`kind = "jetstream"`; docs/model.md, "NATS JetStream").
 //!
 //! Rules followed, with where they come from (nats-server `server/consumer.go`
-//! unless noted; [S] = read in the server source, not stated in the docs):
+//! unless noted; \[S\] = read in the server source, not stated in the docs):
 //! - A delivered message is *pending* until acked. Its redelivery timer is
 //!   AckWait (default 30 s), or with a BackOff list, delivery n waits
-//!   BackOff[min(n-1, len-1)] and AckWait is BackOff[0] [S checkPending,
+//!   BackOff\[min(n-1, len-1)\] and AckWait is BackOff\[0\] \[S checkPending,
 //!   trackPending].
 //! - MaxAckPending (default 1000) caps pending messages (delivered or waiting
 //!   for redelivery): at the cap, new messages are not delivered (silently);
@@ -19,7 +19,7 @@
 //! - `-NAK` queues the message for redelivery at once, ignoring BackOff
 //!   [S processNak; nats-server issues 4726, 5856]. `-NAK <delay>` sets the
 //!   timestamp to now - AckWait + delay, so with BackOff the redelivery comes
-//!   at delay + BackOff[n-1] - BackOff[0] [S]; `nak_delay = "plain"` uses the
+//!   at delay + BackOff\[n-1\] - BackOff\[0\] \[S\]; `nak_delay = "plain"` uses the
 //!   delay alone (the documentation's reading).
 //! - `+TERM` acks and publishes a MSG_TERMINATED advisory [S processTerm].
 //! - MaxDeliver (default unlimited): a message whose AckWait/BackOff step

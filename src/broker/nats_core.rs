@@ -2,7 +2,7 @@
 //! docs/model.md, "Core NATS"). At most once: nothing is stored, acked or
 //! redelivered.
 //!
-//! Rules followed ([S] = read in the client or server source, not stated in
+//! Rules followed (\[S\] = read in the client or server source, not stated in
 //! the docs):
 //! - Each worker is one subscription of a queue group: a published message
 //!   goes to one connected member, chosen at random (the server's queue

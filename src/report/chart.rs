@@ -73,7 +73,7 @@ pub struct Heatmap {
     pub y_label: String,
     pub x_values: Vec<String>,
     pub y_values: Vec<String>,
-    /// cells[yi][xi]
+    /// `cells[yi][xi]`
     pub cells: Vec<Vec<Option<f64>>>,
     pub value_label: String,
 }
@@ -172,7 +172,7 @@ pub fn heatmap_chart(h: &Heatmap, out_base: &Path) -> Result<(), ChartError> {
 /// Chart 3: Gantt chart of one run: one horizontal lane per worker slot (lanes
 /// in the order first seen), a bar per attempt coloured by outcome with a
 /// legend, lease expiries and duplicate effects marked (a mark with lane None
-/// is a thin vertical line across all lanes), bars labelled "m<msg>#<receive>"
+/// is a thin vertical line across all lanes), bars labelled `m<msg>#<receive>`
 /// when wide enough. Writes exactly `path`; the format follows its extension
 /// (`.svg` or `.png`). At most 200 lanes and 20 000 bars are drawn; the title
 /// says so when the input was capped. The image grows taller with many lanes.
