@@ -340,11 +340,13 @@ impl Broker {
         }
     }
 
-    /// The SQS queue behind this broker, if it is one (`--paranoid` checks).
+    /// The SQS queue behind this broker: an SQS queue, or the `sqs.rs`
+    /// machinery a Pub/Sub subscription runs on (`--paranoid` checks).
     pub fn as_sqs(&self) -> Option<&sqs::Sqs> {
         match self {
             Broker::Sqs(b) => Some(b),
-            _ => None,
+            Broker::PubSub(b) => Some(b.sub()),
+            Broker::JetStream(_) | Broker::NatsCore(_) => None,
         }
     }
 

@@ -409,6 +409,11 @@ impl Sqs {
         }
         m.state = State::Visible;
         m.hidden_until_ns = now;
+        // The lease timer of the delivery that was acked may still be
+        // pending: a new generation makes it stale, as for any message that
+        // is not in flight (it did nothing when it fired either way: the
+        // message is visible or leased anew by then).
+        m.timer_gen = m.timer_gen.wrapping_add(1);
         // It was acked: its next delivery is a redelivery after a success.
         m.fate = Fate::Succeeded;
         m.fate_end_ns = now;
