@@ -242,9 +242,7 @@ impl JetStream {
     /// hint: see `prefetch.rs`).
     #[inline]
     pub fn prefetch(&self, id: u64) {
-        if let Some(m) = id.checked_sub(self.base).and_then(|i| self.ring.get(i as usize)) {
-            crate::prefetch::prefetch(m);
-        }
+        super::ring::prefetch(&self.ring, self.base, id);
     }
 
     fn get_mut(&mut self, id: u64) -> Option<&mut Msg> {

@@ -59,6 +59,15 @@ pub fn far_remove<M>(far: &mut FarMap<M>, id: u64) {
     }
 }
 
+/// Start loading message `id` of `ring` (whose front has id `base`) into
+/// the cache, if the ring holds it (a hint: see `prefetch.rs`).
+#[inline]
+pub fn prefetch<M>(ring: &VecDeque<M>, base: u64, id: u64) {
+    if let Some(m) = id.checked_sub(base).and_then(|i| ring.get(i as usize)) {
+        crate::prefetch::prefetch(m);
+    }
+}
+
 /// Tombstones a ring may hold beyond twice its live messages before it is
 /// compacted (a few hundred KiB; compaction is then rare).
 pub const RING_SLACK: usize = 4096;

@@ -233,9 +233,7 @@ impl Sqs {
     /// hint: see `prefetch.rs`).
     #[inline]
     pub fn prefetch(&self, id: u64) {
-        if let Some(m) = id.checked_sub(self.base).and_then(|i| self.ring.get(i as usize)) {
-            crate::prefetch::prefetch(m);
-        }
+        super::ring::prefetch(&self.ring, self.base, id);
     }
 
     #[inline]

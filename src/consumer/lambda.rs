@@ -216,13 +216,13 @@ impl Esm {
         self.stats.concurrency_max = self.stats.concurrency_max.max(self.active);
     }
 
-    /// The concurrency series up to the bucket of `now` (the last level carried on).
     /// Pollers holding a batch (received, not yet deleted or returned):
     /// each counts as one busy slot in `World::busy_slots` (`--paranoid`).
     pub fn busy_batches(&self) -> usize {
         self.pollers.iter().filter(|p| !p.batch.is_empty()).count()
     }
 
+    /// The concurrency series up to the bucket of `now` (the last level carried on).
     pub fn concurrency_until(&self, now: Nanos) -> Vec<u32> {
         let mut out = self.stats.concurrency.clone();
         let b = (now / self.bucket_ns) as usize;
