@@ -3,7 +3,7 @@
 //! `run.max_events` and `run.max_live_messages` (checked in `sim.rs`).
 //!
 //! Memory is an *estimate*, not the process's RSS: the bytes held by the
-//! run's growing structures (event queue, message ring, visible heap, DLQ,
+//! run's growing structures (event queue, message stores, visible heap, DLQ,
 //! idempotency keys, effect bitset, time series, slots, parked polls),
 //! from their capacities. It is a pure function of the scenario, seed and
 //! overrides, so whether a run stops does not depend on `--threads` or on

@@ -109,7 +109,7 @@ impl Paranoid {
                         return Err(format!("message {id} is {:?} but has {n} live lease timers", m.state));
                     }
                 }
-                State::Gone => unreachable!("get() skips tombstones"),
+                State::Gone => unreachable!("get() skips finished messages"),
             }
         }
         if (live, in_flight, waiting) != (sqs.live(), sqs.in_flight(), sqs.visible_or_delayed()) {

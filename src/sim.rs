@@ -84,10 +84,11 @@ pub enum Event {
         w: u32,
         slot: u32,
         gen: u32,
-        /// The slot's message and its queue, only to start loading it into
-        /// the cache while the worker's slot loads (`prefetch.rs`).
+        /// The slot's queue and where it keeps the message (`Handle::at`),
+        /// only to start loading the message into the cache while the
+        /// worker's slot loads (`prefetch.rs`).
         q: u16,
-        id: u64,
+        at: u32,
     },
     Heartbeat {
         w: u32,
@@ -337,10 +338,10 @@ impl World {
         if !self.hints {
             return;
         }
-        if let Some(&Event::StepDone { w, slot, q, id, .. }) = self.ev.peek_heap() {
+        if let Some(&Event::StepDone { w, slot, q, at, .. }) = self.ev.peek_heap() {
             let slot: *const crate::worker::Slot = &self.workers[w as usize].slots[slot as usize];
             crate::prefetch::prefetch(slot);
-            self.brokers[q as usize].prefetch(id);
+            self.brokers[q as usize].prefetch(at);
         }
     }
 
@@ -483,9 +484,9 @@ impl World {
             Event::PollExpire { w, gen } => self.on_poll_expire(w, gen),
             Event::ReceiveDone { w, gen } => self.on_receive_done(w, gen),
             Event::StoreDone { w, slot, gen } => self.on_store_done(w, slot, gen),
-            Event::StepDone { w, slot, gen, q, id } => {
+            Event::StepDone { w, slot, gen, q, at } => {
                 if self.hints {
-                    self.brokers[q as usize].prefetch(id);
+                    self.brokers[q as usize].prefetch(at);
                 }
                 self.on_step_done(w, slot, gen)
             }

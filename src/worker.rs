@@ -600,8 +600,8 @@ impl World {
         slot.phase = Phase::Working;
         slot.step = i;
         slot.failed = failed;
-        let (gen, id) = (slot.gen, slot.handle.id);
-        self.ev.after(duration, Event::StepDone { w, slot: s, gen, q, id });
+        let (gen, at) = (slot.gen, slot.handle.at);
+        self.ev.after(duration, Event::StepDone { w, slot: s, gen, q, at });
     }
 
     pub(crate) fn on_step_done(&mut self, w: u32, s: u32, gen: u32) {

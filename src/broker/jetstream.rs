@@ -39,13 +39,14 @@
 //! - A publish whose subject the stream's `subjects` do not capture is stored
 //!   nowhere: with core NATS publish it is fire-and-forget, final state `lost`.
 //!
-//! Messages live in a ring indexed by stream sequence (message id), as in
-//! `sqs.rs`; a finished message is a tombstone until the front passes it,
-//! and a sparse ring is compacted the same way (delivered messages at its
-//! front move to a map by id), so a message redelivered without end
-//! (no MaxDeliver) does not pin the tombstones of every message after it.
+//! Messages live in a `store.rs` store by stream sequence (message id), as
+//! in `sqs.rs`: a finished message is freed at once, and the store's index
+//! is compacted (delivered messages at its front move to a map by id, never
+//! past the cursor), so a message redelivered without end (no MaxDeliver)
+//! does not pin memory for every message after it.
 
 use super::dedup::Dedup;
+use super::store::{Id48, Store, Stored};
 use super::{Batch, ChangeOutcome, DeleteOutcome, Delivery, Fate, Handle, SendOutcome, Timer};
 use crate::duration::Nanos;
 use crate::engine::Events;
@@ -76,6 +77,8 @@ enum Late {
 
 #[derive(Debug, Clone, Copy)]
 struct Msg {
+    /// The stream sequence (0 once freed: see `store.rs`).
+    id: Id48,
     key: u64,
     first_send_ns: Nanos,
     /// Deliveries so far (the delivery count of the newest delivery).
@@ -86,6 +89,17 @@ struct Msg {
     fate: Fate,
     fate_end_ns: Nanos,
     late: Late,
+}
+
+impl Stored for Msg {
+    #[inline]
+    fn id(&self) -> u64 {
+        self.id.get()
+    }
+    #[inline]
+    fn set_id(&mut self, id: u64) {
+        self.id = Id48::new(id);
+    }
 }
 
 /// Counters of NATS-specific events, reported under `nats` in the summary.
@@ -137,12 +151,9 @@ impl NatsStats {
 pub struct JetStream {
     cfg: Queue,
     q: u16,
-    ring: VecDeque<Msg>,
-    /// Stream sequence of `ring[0]`.
-    base: u64,
-    /// Live delivered messages older than `base`, moved out of the ring by `compact`.
-    far: super::ring::FarMap<Msg>,
-    next_id: u64,
+    /// The stream's messages by stream sequence; the next one is
+    /// `store.next_id()`.
+    store: Store<Msg>,
     /// The first stream sequence never delivered (the consumer's cursor).
     cursor: u64,
     /// The redelivery queue: (id, gen) in the order messages were queued.
@@ -165,12 +176,11 @@ enum Match {
 }
 
 impl JetStream {
-    /// Bytes held by the stream ring, the redelivery queue and the
+    /// Bytes held by the stream's store, the redelivery queue and the
     /// deduplication window, for the memory limit.
     pub fn footprint(&self) -> u64 {
         use crate::limits::bytes_of;
-        bytes_of::<Msg>(self.ring.capacity())
-            + super::ring::far_bytes(&self.far)
+        self.store.footprint()
             + bytes_of::<(u64, u32)>(self.rdq.capacity())
             + self.dedup.as_ref().map_or(0, Dedup::footprint)
     }
@@ -180,10 +190,7 @@ impl JetStream {
         JetStream {
             cfg,
             q,
-            ring: VecDeque::with_capacity(1024),
-            base: 1,
-            far: super::ring::FarMap::default(),
-            next_id: 1,
+            store: Store::new(),
             cursor: 1,
             rdq: VecDeque::with_capacity(256),
             redeliver: 0,
@@ -218,7 +225,7 @@ impl JetStream {
     }
 
     fn new_waiting(&self) -> bool {
-        self.cursor < self.next_id
+        self.cursor < self.store.next_id()
     }
 
     fn under_cap(&self) -> bool {
@@ -232,24 +239,28 @@ impl JetStream {
     }
 
     fn get(&self, id: u64) -> Option<&Msg> {
-        match id.checked_sub(self.base) {
-            Some(i) => self.ring.get(i as usize).filter(|m| m.state != State::Gone),
-            None => self.far.get(&id),
-        }
+        self.store.get(id)
     }
 
-    /// Start loading message `id` into the cache if it is in the ring (a
-    /// hint: see `prefetch.rs`).
+    /// Start loading the message at slot `at` (a handle's) into the cache
+    /// (a hint: see `prefetch.rs`).
     #[inline]
-    pub fn prefetch(&self, id: u64) {
-        super::ring::prefetch(&self.ring, self.base, id);
+    pub fn prefetch(&self, at: u32) {
+        self.store.prefetch(at);
     }
 
     fn get_mut(&mut self, id: u64) -> Option<&mut Msg> {
-        match id.checked_sub(self.base) {
-            Some(i) => self.ring.get_mut(i as usize).filter(|m| m.state != State::Gone),
-            None => self.far.get_mut(&id),
-        }
+        self.store.get_mut(id)
+    }
+
+    /// The message of reply `h` (whichever delivery it answers), from the
+    /// slot the handle names.
+    fn by_handle(&self, h: Handle) -> Option<&Msg> {
+        self.store.get_at(h.at, h.id)
+    }
+
+    fn by_handle_mut(&mut self, h: Handle) -> Option<&mut Msg> {
+        self.store.get_at_mut(h.at, h.id)
     }
 
     fn lease_end(&self, id: u64, gen: u32) -> Event {
@@ -283,9 +294,9 @@ impl JetStream {
             obs.trace(q, now, Kind::Send, None, "", None, "duplicate Nats-Msg-Id: PubAck duplicate; not stored");
             return SendOutcome::Deduplicated;
         }
-        let id = self.next_id;
-        self.next_id += 1;
-        self.ring.push_back(Msg {
+        let id = self.store.next_id();
+        self.store.push(Msg {
+            id: Id48::default(),
             key,
             first_send_ns,
             dc: 0,
@@ -345,7 +356,8 @@ impl JetStream {
     fn deliver(&mut self, ev: &mut Events<Event>, obs: &mut Obs, id: u64, worker: &str, out: &mut Batch) {
         let now = ev.now();
         let q = self.q as usize;
-        let Some(m) = self.get_mut(id) else { return };
+        let Some(at) = self.store.slot_of(id) else { return };
+        let m = self.store.at_mut(at);
         debug_assert!(matches!(m.state, State::New | State::Redeliver));
         let (previous, fate, fate_end, late) = (m.dc, m.fate, m.fate_end_ns, m.late);
         m.dc += 1;
@@ -360,12 +372,12 @@ impl JetStream {
         super::count_delivery(&mut obs.m[q], now, previous, fate, fate_end);
         let detail = if late == Late::Nak { "after a late -NAK re-queued the newest delivery" } else { "" };
         obs.trace(q, now, Kind::Receive, Some(id), worker, Some(dc), detail);
-        out.push(Delivery { handle: Handle { id, receive: dc }, key, first_send_ns, group: 0, seq: 0 });
+        out.push(Delivery { handle: Handle { id, receive: dc, at }, key, first_send_ns, group: 0, seq: 0 });
     }
 
     /// Record what became of delivery `h` (only for the newest delivery).
     pub fn set_fate(&mut self, h: Handle, fate: Fate, now: Nanos) {
-        if let Some(m) = self.get_mut(h.id).filter(|m| m.dc == h.receive) {
+        if let Some(m) = self.by_handle_mut(h).filter(|m| m.dc == h.receive) {
             m.fate = fate;
             m.fate_end_ns = now;
         }
@@ -373,7 +385,7 @@ impl JetStream {
 
     fn matching(&mut self, h: Handle) -> Option<Match> {
         let late_ack = self.cfg.nats.late_ack;
-        let m = self.get(h.id)?;
+        let m = self.by_handle(h)?;
         debug_assert!(h.receive <= m.dc, "a reply from a future delivery");
         Some(match (m.dc == h.receive, late_ack) {
             (true, _) => Match::Current,
@@ -432,11 +444,11 @@ impl JetStream {
 
     /// MaxDeliver reached: the message leaves pending, one advisory.
     fn max_deliveries(&mut self, obs: &mut Obs, now: Nanos, id: u64) {
-        let Some(m) = self.get(id) else { return };
-        let dc = m.dc;
+        let Some(at) = self.store.slot_of(id) else { return };
+        let dc = self.store.at(at).dc;
         self.stats.max_deliveries_advisories += 1;
         obs.m[self.q as usize].dlq_moved(dc);
-        self.remove(id);
+        self.remove(id, at);
         obs.trace(self.q as usize, now, Kind::Dlq, Some(id), "", Some(dc), "max deliveries advisory");
     }
 
@@ -446,7 +458,7 @@ impl JetStream {
         if matches!(how, Match::Ignored) {
             return ChangeOutcome::Stale;
         }
-        let Some(m) = self.get_mut(h.id) else { return ChangeOutcome::Gone };
+        let Some(m) = self.by_handle_mut(h) else { return ChangeOutcome::Gone };
         if m.state != State::InFlight {
             return ChangeOutcome::LeaseEnded;
         }
@@ -475,12 +487,12 @@ impl JetStream {
             NakDelay::Plain => now + delay_ns,
             // ts = now - AckWait + delay; the step of delivery dc ends at ts + step(dc).
             NakDelay::Shifted => {
-                let dc = self.get(h.id).map_or(1, |m| m.dc);
+                let dc = self.by_handle(h).map_or(1, |m| m.dc);
                 (now + delay_ns + nats.step_ns(dc)).saturating_sub(nats.ack_wait_ns).max(now)
             }
         };
         let late = matches!(how, Match::Late);
-        let Some(state) = self.get(h.id).map(|m| m.state) else { return ChangeOutcome::Gone };
+        let Some(state) = self.by_handle(h).map(|m| m.state) else { return ChangeOutcome::Gone };
         match state {
             State::InFlight => self.in_flight -= 1,
             // Already queued: a plain -NAK is ignored; one with a delay takes it off the queue.
@@ -491,7 +503,7 @@ impl JetStream {
         if late {
             self.stats.late_acks.nak += 1;
         }
-        let Some(m) = self.get_mut(h.id) else { return ChangeOutcome::Gone };
+        let Some(m) = self.by_handle_mut(h) else { return ChangeOutcome::Gone };
         if late {
             m.late = Late::Nak;
         }
@@ -528,7 +540,7 @@ impl JetStream {
             obs.trace(q, now, Kind::DeleteStale, Some(h.id), worker, Some(h.receive), "already acked");
             return DeleteOutcome::Gone;
         };
-        let dc = self.get(h.id).map_or(0, |m| m.dc);
+        let dc = self.by_handle(h).map_or(0, |m| m.dc);
         let detail = match how {
             Match::Ignored => {
                 let detail =
@@ -548,7 +560,7 @@ impl JetStream {
             Match::Current => "",
         };
         debug_assert!(dc >= h.receive);
-        match self.get(h.id).map(|m| m.state) {
+        match self.by_handle(h).map(|m| m.state) {
             Some(State::InFlight) => self.in_flight -= 1,
             Some(State::Redeliver) => self.redeliver -= 1,
             _ => {}
@@ -557,28 +569,25 @@ impl JetStream {
             self.stats.terminated += 1;
         }
         obs.trace(q, now, Kind::Delete, Some(h.id), worker, Some(h.receive), detail);
-        self.remove(h.id);
+        self.remove(h.id, h.at);
         obs.m[q].deleted += 1;
         DeleteOutcome::Deleted
     }
 
-    /// Tombstone a message (the caller has taken it out of its count).
-    fn remove(&mut self, id: u64) {
-        let Some(m) = self.get_mut(id) else { return };
+    /// Free message `id`, held at slot `at` (the caller has taken it out of
+    /// its count).
+    fn remove(&mut self, id: u64, at: u32) {
+        let m = self.store.at_mut(at);
+        debug_assert_eq!(m.id(), id);
         debug_assert!(m.state != State::New, "only pending messages are removed");
         m.state = State::Gone;
         self.live -= 1;
-        if id < self.base {
-            super::ring::far_remove(&mut self.far, id);
-        }
+        self.store.free(at);
         let cursor = self.cursor;
-        super::ring::drop_front_tombstones(&mut self.ring, &mut self.base, cursor, |m| m.state == State::Gone);
-        if super::ring::sparse(self.ring.len(), self.live as usize - self.far.len()) {
-            // Never past the cursor: messages not yet delivered stay in the ring, in stream order.
-            let live = self.live as usize;
-            super::ring::compact(&mut self.ring, &mut self.base, &mut self.far, live, self.cursor, |m| {
-                m.state == State::Gone
-            });
+        self.store.drop_front(cursor, |m| m.state == State::Gone);
+        if self.store.sparse(self.live as usize) {
+            // Never past the cursor: messages not yet delivered stay in the index, in stream order.
+            self.store.compact(self.live as usize, cursor, |m| m.state == State::Gone);
         }
     }
 
@@ -591,18 +600,18 @@ impl JetStream {
 
     /// Internal consistency (debug builds and tests).
     pub fn check_invariants(&self) {
-        let count = |s: State| self.ring.iter().chain(self.far.values()).filter(|m| m.state == s).count() as u64;
+        self.store.check_invariants();
+        let count = |s: State| self.store.iter().filter(|(_, m)| m.state == s).count() as u64;
         assert!(
-            self.far.values().all(|m| matches!(m.state, State::InFlight | State::Redeliver)),
+            self.store.far_iter().all(|(_, m)| matches!(m.state, State::InFlight | State::Redeliver)),
             "far holds delivered messages"
         );
-        assert!(self.far.keys().all(|&id| id < self.base), "far overlaps the ring");
-        assert_eq!(self.live, self.ring.len() as u64 + self.far.len() as u64 - count(State::Gone), "live count");
+        assert_eq!(count(State::Gone), 0, "finished messages are freed");
+        assert_eq!(self.live, self.store.len() as u64, "live count");
         assert_eq!(self.in_flight, count(State::InFlight), "in-flight count");
         assert_eq!(self.redeliver, count(State::Redeliver), "redelivery count");
-        assert_eq!(self.next_id - self.cursor, count(State::New), "new messages are the ones past the cursor");
-        for (i, m) in self.ring.iter().enumerate() {
-            let id = self.base + i as u64;
+        assert_eq!(self.store.next_id() - self.cursor, count(State::New), "new messages are the ones past the cursor");
+        for (id, m) in self.store.iter() {
             assert_eq!(m.state == State::New, id >= self.cursor, "message {id} new iff past the cursor");
         }
     }

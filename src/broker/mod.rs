@@ -20,11 +20,11 @@ pub mod dedup;
 pub mod jetstream;
 pub mod nats_core;
 pub mod pubsub;
-pub mod ring;
 pub mod sns;
 pub mod sns_filter;
 pub mod sqs;
 pub mod sqs_fifo;
+pub mod store;
 pub mod throttle;
 
 use crate::duration::Nanos;
@@ -187,17 +187,18 @@ impl Broker {
             Broker::PubSub(b) => b.sub(),
             Broker::JetStream(_) | Broker::NatsCore(_) => return true,
         };
-        inner.get(h.id).is_some_and(|m| m.receive_count == h.receive && m.state == sqs::State::InFlight)
+        inner.by_handle(h).is_some_and(|m| m.receive_count == h.receive && m.state == sqs::State::InFlight)
     }
 
-    /// Start loading message `id` into the cache (a hint; changes nothing).
+    /// Start loading the message of handle `h` into the cache, from the
+    /// slot the handle names (a hint; changes nothing).
     #[inline]
-    pub fn prefetch(&self, id: u64) {
+    pub fn prefetch(&self, at: u32) {
         match self {
-            Broker::Sqs(b) => b.prefetch(id),
-            Broker::JetStream(b) => b.prefetch(id),
+            Broker::Sqs(b) => b.prefetch(at),
+            Broker::JetStream(b) => b.prefetch(at),
             Broker::NatsCore(_) => {}
-            Broker::PubSub(b) => b.sub().prefetch(id),
+            Broker::PubSub(b) => b.sub().prefetch(at),
         }
     }
 
@@ -420,6 +421,9 @@ pub enum SendOutcome {
 pub struct Handle {
     pub id: u64,
     pub receive: u32,
+    /// Where the broker keeps the message (its slot in `store.rs`), so that
+    /// a reply finds it without a lookup by id; 0 where unused.
+    pub at: u32,
 }
 
 /// What became of a message's most recent delivery; decides the cause of the

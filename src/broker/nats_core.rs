@@ -287,7 +287,7 @@ impl NatsCore {
             self.handling += 1;
             super::count_delivery(&mut obs.m[q], now, 0, Fate::New, 0);
             obs.trace(q, now, Kind::Receive, Some(id), worker, Some(1), "");
-            out.push(Delivery { handle: Handle { id, receive: 1 }, key, first_send_ns, group: 0, seq: 0 });
+            out.push(Delivery { handle: Handle { id, receive: 1, at: 0 }, key, first_send_ns, group: 0, seq: 0 });
         }
     }
 

@@ -1,7 +1,7 @@
 //! Google Cloud Pub/Sub subscriptions (`kind = "pubsub"`; docs/model.md,
 //! "Google Cloud Pub/Sub"; rules and sources in BROKERS.md section 5).
 //!
-//! A subscription leases messages like an SQS queue, so the message ring,
+//! A subscription leases messages like an SQS queue, so the message store,
 //! leases with generation-stamped timers, redelivery causes and the DLQ are
 //! those of `sqs.rs`, configured by `config/pubsub.rs`:
 //! - the ack deadline is the lease (`ackDeadlineSeconds`, 10..600 s);
@@ -18,7 +18,7 @@
 //! This module adds what SQS has no counterpart for: with message ordering,
 //! redelivering message k of a key redelivers every later message of the key,
 //! acked ones included. An acked message with an earlier message of its key
-//! still live is remembered (its ring slot stays, as a tombstone, while that
+//! still live is remembered (the store keeps it, marked finished, while that
 //! earlier message lives); when a message of the key is delivered again
 //! (after its deadline ran out, or a nack), the remembered later ones come
 //! back, behind it in the key's order.

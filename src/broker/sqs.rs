@@ -7,17 +7,17 @@
 //! deletes with an expired receipt handle rejected. The rules and their
 //! sources are in docs/model.md, sections "SQS Standard" and "SQS FIFO".
 //!
-//! Messages live in a ring indexed by message id: ids are given in send
-//! order, so the oldest live message is at the front and retention deadlines
-//! come in ring order. A finished message leaves a tombstone until the front
-//! passes it, and a sparse ring is compacted (`ring.rs`: live messages at its
-//! front move to a map by id, `far`), so memory follows the live
-//! messages, not the messages finished since the oldest one. (A Pub/Sub
-//! subscription with ordering keeps its tombstones: an ordering replay
+//! Messages live in a `store.rs` store by message id: ids are given in send
+//! order, so the oldest live message is at the index's front (or in its
+//! `far` map) and retention deadlines come in id order. A finished message
+//! is freed at once, so memory follows the live messages, not the messages
+//! finished since the oldest one. (A Pub/Sub subscription with ordering
+//! keeps finished messages until the front passes them: an ordering replay
 //! brings acked messages back.)
 
 use super::dedup::Dedup;
 use super::sqs_fifo::{GroupDraw, Groups};
+use super::store::{Id48, Store, Stored};
 use super::throttle::{Action, Throttle};
 use super::{Batch, ChangeOutcome, DeleteOutcome, Delivery, Fate, Handle, SendOutcome, Timer};
 use crate::duration::{Nanos, NS_PER_S};
@@ -43,6 +43,8 @@ pub enum State {
 
 #[derive(Debug, Clone, Copy)]
 pub struct Msg {
+    /// The message id (0 once freed: see `store.rs`).
+    id: Id48,
     pub key: u64,
     pub enqueue_ns: Nanos,
     pub first_send_ns: Nanos,
@@ -57,6 +59,17 @@ pub struct Msg {
     pub seq: u32,
     pub state: State,
     pub fate: Fate,
+}
+
+impl Stored for Msg {
+    #[inline]
+    fn id(&self) -> u64 {
+        self.id.get()
+    }
+    #[inline]
+    fn set_id(&mut self, id: u64) {
+        self.id = Id48::new(id);
+    }
 }
 
 /// A message parked in the dead-letter queue.
@@ -93,14 +106,10 @@ pub struct Sqs {
     cfg: Queue,
     /// Index of this queue in the world (events and metrics).
     q: u16,
-    ring: VecDeque<Msg>,
-    /// Id of `ring[0]`.
-    base: u64,
-    /// Live messages older than `base`, moved out of the ring by `compact`.
-    far: super::ring::FarMap<Msg>,
-    /// Whether the ring may be compacted (not with Pub/Sub ordering replays).
+    store: Store<Msg>,
+    /// Whether finished messages are freed at once and the store's index
+    /// compacted (not with Pub/Sub ordering replays).
     compactable: bool,
-    next_id: u64,
     visible: VisibleSet,
     visible_count: u64,
     in_flight: u64,
@@ -112,7 +121,7 @@ pub struct Sqs {
 }
 
 impl Sqs {
-    /// Bytes held by the ring, the visible set, FIFO groups and the DLQ, for
+    /// Bytes held by the store, the visible set, FIFO groups and the DLQ, for
     /// the memory limit (`limits.rs`).
     pub fn footprint(&self) -> u64 {
         use crate::limits::bytes_of;
@@ -121,14 +130,13 @@ impl Sqs {
             VisibleSet::BecameVisible(queue) => bytes_of::<(u64, u32)>(queue.capacity()),
         };
         let fifo = self.fifo.as_ref().map_or(0, |f| f.groups.footprint());
-        let far = super::ring::far_bytes(&self.far);
-        bytes_of::<Msg>(self.ring.capacity()) + far + visible + fifo + bytes_of::<DeadLetter>(self.dlq.capacity())
+        self.store.footprint() + visible + fifo + bytes_of::<DeadLetter>(self.dlq.capacity())
     }
 
-    /// The ids the ring spans (finished ones are tombstones), for
-    /// `--paranoid` checks.
+    /// The ids the store spans (finished ones included), for `--paranoid`
+    /// checks.
     pub fn ids(&self) -> impl Iterator<Item = u64> + '_ {
-        self.far.keys().copied().chain(self.base..self.base + self.ring.len() as u64)
+        self.store.ids()
     }
 
     /// Queue number `q` of the world; `seed` draws FIFO message groups.
@@ -153,11 +161,8 @@ impl Sqs {
         Sqs {
             q,
             cfg,
-            ring: VecDeque::with_capacity(1024),
-            base: 1,
-            far: super::ring::FarMap::default(),
+            store: Store::new(),
             compactable,
-            next_id: 1,
             visible,
             visible_count: 0,
             in_flight: 0,
@@ -223,30 +228,36 @@ impl Sqs {
 
     #[inline]
     pub fn get(&self, id: u64) -> Option<&Msg> {
-        match id.checked_sub(self.base) {
-            Some(i) => self.ring.get(i as usize).filter(|m| m.state != State::Gone),
-            None => self.far.get(&id),
-        }
+        self.store.get(id).filter(|m| m.state != State::Gone)
     }
 
-    /// Start loading message `id` into the cache if it is in the ring (a
-    /// hint: see `prefetch.rs`).
+    /// Start loading the message at slot `at` (a handle's) into the cache
+    /// (a hint: see `prefetch.rs`).
     #[inline]
-    pub fn prefetch(&self, id: u64) {
-        super::ring::prefetch(&self.ring, self.base, id);
+    pub fn prefetch(&self, at: u32) {
+        self.store.prefetch(at);
     }
 
     #[inline]
     fn get_mut(&mut self, id: u64) -> Option<&mut Msg> {
-        match id.checked_sub(self.base) {
-            Some(i) => self.ring.get_mut(i as usize).filter(|m| m.state != State::Gone),
-            None => self.far.get_mut(&id),
-        }
+        self.store.get_mut(id).filter(|m| m.state != State::Gone)
+    }
+
+    /// The message of handle `h`, whichever receive issued it, found from
+    /// the slot the handle names (no lookup by id).
+    #[inline]
+    pub fn by_handle(&self, h: Handle) -> Option<&Msg> {
+        self.store.get_at(h.at, h.id).filter(|m| m.state != State::Gone)
+    }
+
+    #[inline]
+    fn by_handle_mut(&mut self, h: Handle) -> Option<&mut Msg> {
+        self.store.get_at_mut(h.at, h.id).filter(|m| m.state != State::Gone)
     }
 
     /// The message if `h` is its current handle.
     fn current_mut(&mut self, h: Handle) -> Option<&mut Msg> {
-        self.get_mut(h.id).filter(|m| m.receive_count == h.receive)
+        self.by_handle_mut(h).filter(|m| m.receive_count == h.receive)
     }
 
     /// SendMessage: enqueue a message (after its optional delay). A FIFO
@@ -279,12 +290,12 @@ impl Sqs {
                 return SendOutcome::Deduplicated;
             }
             group = f.draw.group_of(key);
-            seq = f.groups.enqueue(group, self.next_id);
+            seq = f.groups.enqueue(group, self.store.next_id());
         }
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = self.store.next_id();
         let delayed = delay_ns > 0;
-        self.ring.push_back(Msg {
+        self.store.push(Msg {
+            id: Id48::default(),
             key,
             enqueue_ns: now,
             first_send_ns,
@@ -352,8 +363,9 @@ impl Sqs {
         }
     }
 
-    /// The next visible message in `visible_order`, skipping stale entries.
-    fn pop_visible(&mut self) -> Option<u64> {
+    /// The next visible message in `visible_order`, skipping stale entries:
+    /// its id and slot.
+    fn pop_visible(&mut self) -> Option<(u64, u32)> {
         loop {
             let (id, stamp) = match &mut self.visible {
                 VisibleSet::OldestSent(heap) => (heap.pop()?.0, None),
@@ -362,9 +374,10 @@ impl Sqs {
                     (id, Some(stamp))
                 }
             };
-            let Some(m) = self.get(id) else { continue };
+            let Some(at) = self.store.slot_of(id) else { continue };
+            let m = self.store.at(at);
             if m.state == State::Visible && stamp.is_none_or(|s| s == m.timer_gen) {
-                return Some(id);
+                return Some((id, at));
             }
         }
     }
@@ -400,8 +413,7 @@ impl Sqs {
     /// restored, no longer counted deleted. False if its slot is gone.
     pub fn resurrect(&mut self, ev: &Events<Event>, obs: &mut Obs, id: u64, detail: &str) -> bool {
         let now = ev.now();
-        let Some(i) = id.checked_sub(self.base) else { return false };
-        let Some(m) = self.ring.get_mut(i as usize) else { return false };
+        let Some(m) = self.store.get_mut(id) else { return false };
         if m.state != State::Gone {
             return false;
         }
@@ -482,8 +494,8 @@ impl Sqs {
                 obs.m[self.q as usize].over_limit += 1;
                 break;
             }
-            let Some(id) = self.pop_visible() else { break };
-            self.take(ev, obs, id, vt, worker, out);
+            let Some((id, at)) = self.pop_visible() else { break };
+            self.take(ev, obs, id, at, vt, worker, out);
         }
     }
 
@@ -509,10 +521,11 @@ impl Sqs {
             let mut i = 0;
             while out.len < max && self.in_flight < self.cfg.inflight_limit {
                 let Some(id) = self.fifo.as_ref().and_then(|f| f.groups.nth(g, i)) else { break };
-                if self.get(id).is_none_or(|m| m.state != State::Visible) {
+                let Some(at) = self.store.slot_of(id) else { break };
+                if self.store.at(at).state != State::Visible {
                     break;
                 }
-                if self.take(ev, obs, id, vt, worker, out) {
+                if self.take(ev, obs, id, at, vt, worker, out) {
                     i += 1;
                 }
             }
@@ -524,31 +537,34 @@ impl Sqs {
         self.fifo.as_ref().is_some_and(|f| f.groups.any_ready())
     }
 
-    /// A receive takes visible message `id`: removed if past retention,
-    /// moved to the DLQ past its receive limit, else delivered (true).
+    /// A receive takes visible message `id`, at slot `at`: removed if past
+    /// retention, moved to the DLQ past its receive limit, else delivered
+    /// (true).
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn take(
         &mut self,
         ev: &mut Events<Event>,
         obs: &mut Obs,
         id: u64,
+        at: u32,
         vt: Nanos,
         worker: &str,
         out: &mut Batch,
     ) -> bool {
         let now = ev.now();
-        let Some(&m) = self.get(id) else { return false };
+        let m = *self.store.at(at);
         debug_assert_eq!(m.state, State::Visible);
         self.visible_count -= 1;
         let metrics = &mut obs.m[self.q as usize];
         if m.enqueue_ns + self.cfg.retention_ns <= now {
             metrics.expired += 1;
-            self.remove(id, Kind::Expired, obs, now);
+            self.remove(id, at, Kind::Expired, obs, now);
             return false;
         }
         if self.cfg.max_receive_count.is_some_and(|limit| m.receive_count >= limit) {
             metrics.dlq_moved(m.receive_count);
-            self.remove(id, Kind::Dlq, obs, now);
+            self.remove(id, at, Kind::Dlq, obs, now);
             self.dlq.push(DeadLetter {
                 key: m.key,
                 enqueue_ns: m.enqueue_ns,
@@ -557,17 +573,17 @@ impl Sqs {
             });
             return false;
         }
-        self.deliver(ev, obs, id, vt, worker);
-        let handle = Handle { id, receive: m.receive_count + 1 };
+        self.deliver(ev, obs, id, at, vt, worker);
+        let handle = Handle { id, receive: m.receive_count + 1, at };
         out.push(Delivery { handle, key: m.key, first_send_ns: m.first_send_ns, group: m.group, seq: m.seq });
         true
     }
 
     #[inline(always)]
-    fn deliver(&mut self, ev: &mut Events<Event>, obs: &mut Obs, id: u64, vt: Nanos, worker: &str) {
+    fn deliver(&mut self, ev: &mut Events<Event>, obs: &mut Obs, id: u64, at: u32, vt: Nanos, worker: &str) {
         let now = ev.now();
         let q = self.q as usize;
-        let Some(m) = self.get_mut(id) else { return };
+        let m = self.store.at_mut(at);
         let previous = (m.receive_count, m.fate, m.fate_end_ns);
         m.receive_count += 1;
         m.state = State::InFlight;
@@ -596,7 +612,7 @@ impl Sqs {
 
     /// Whether `h` is the newest handle of a live message.
     pub fn is_current(&self, h: Handle) -> bool {
-        self.get(h.id).is_some_and(|m| m.receive_count == h.receive)
+        self.by_handle(h).is_some_and(|m| m.receive_count == h.receive)
     }
 
     /// A visibility timer fires; stale timers (extended, deleted) do nothing.
@@ -604,7 +620,8 @@ impl Sqs {
         let now = ev.now();
         let q = self.q as usize;
         let retention = self.cfg.retention_ns;
-        let Some(m) = self.get_mut(id) else { return };
+        let Some(at) = self.store.slot_of(id) else { return };
+        let m = self.store.at_mut(at);
         if m.state != State::InFlight || m.timer_gen != gen {
             return;
         }
@@ -613,7 +630,7 @@ impl Sqs {
         let (rc, g) = (m.receive_count, m.group);
         if m.enqueue_ns + retention <= now {
             self.in_flight -= 1;
-            self.remove(id, Kind::Expired, obs, now);
+            self.remove(id, at, Kind::Expired, obs, now);
             obs.m[q].expired += 1;
             return;
         }
@@ -651,7 +668,7 @@ impl Sqs {
         let qi = self.q;
         let policy = self.cfg.change_visibility_policy;
         let capped = self.cfg.kind != QueueKind::Pubsub;
-        let Some(m) = self.get_mut(h.id) else { return ChangeOutcome::Gone };
+        let Some(m) = self.by_handle_mut(h) else { return ChangeOutcome::Gone };
         let current = m.receive_count == h.receive;
         debug_assert!(h.receive <= m.receive_count, "a handle from the future");
         if policy == ChangeVisibilityPolicy::LatestOnly && !current {
@@ -697,7 +714,7 @@ impl Sqs {
         };
         let qi = self.q;
         let replica_missed = chance(&mut self.rng, self.cfg.broker_duplicate);
-        let Some(m) = self.get_mut(h.id) else {
+        let Some(m) = self.by_handle_mut(h) else {
             obs.trace(q, now, Kind::DeleteStale, Some(h.id), worker, Some(h.receive), "already deleted");
             return DeleteOutcome::Gone;
         };
@@ -743,7 +760,7 @@ impl Sqs {
         }
         let state = m.state;
         self.uncount(state);
-        self.remove(h.id, Kind::Delete, obs, now);
+        self.remove(h.id, h.at, Kind::Delete, obs, now);
         obs.m[q].deleted += 1;
         DeleteOutcome::Deleted
     }
@@ -760,22 +777,25 @@ impl Sqs {
 
     /// Remove message `id`, in `state`, past its retention period.
     fn expire(&mut self, id: u64, state: State, obs: &mut Obs, now: Nanos) {
+        let Some(at) = self.store.slot_of(id) else { return };
         self.uncount(state);
-        self.remove(id, Kind::Expired, obs, now);
+        self.remove(id, at, Kind::Expired, obs, now);
         obs.m[self.q as usize].expired += 1;
     }
 
-    /// Tombstone a message; trace `kind` unless it is `Delete` (traced by the caller).
-    /// The caller has already taken the message out of the in-flight or
-    /// visible count.
+    /// Remove message `id`, held at slot `at`: freed, or kept finished for
+    /// an ordering replay. Trace `kind` unless it is `Delete` (traced by the
+    /// caller). The caller has already taken the message out of the
+    /// in-flight or visible count.
     #[inline(always)]
-    fn remove(&mut self, id: u64, kind: Kind, obs: &mut Obs, now: Nanos) {
-        let Some(m) = self.get_mut(id) else { return };
+    fn remove(&mut self, id: u64, at: u32, kind: Kind, obs: &mut Obs, now: Nanos) {
+        let m = self.store.at_mut(at);
+        debug_assert_eq!(m.id(), id);
         let (rc, g, was) = (m.receive_count, m.group, m.state);
         m.state = State::Gone;
         self.live -= 1;
-        if id < self.base {
-            super::ring::far_remove(&mut self.far, id);
+        if self.compactable {
+            self.store.free(at);
         }
         if kind != Kind::Delete {
             obs.trace(self.q as usize, now, kind, Some(id), "", Some(rc), "");
@@ -787,12 +807,9 @@ impl Sqs {
             f.groups.remove(g, id);
             self.refresh_group(g);
         }
-        super::ring::drop_front_tombstones(&mut self.ring, &mut self.base, u64::MAX, |m| m.state == State::Gone);
-        if self.compactable && super::ring::sparse(self.ring.len(), self.live as usize - self.far.len()) {
-            let live = self.live as usize;
-            super::ring::compact(&mut self.ring, &mut self.base, &mut self.far, live, u64::MAX, |m| {
-                m.state == State::Gone
-            });
+        self.store.drop_front(u64::MAX, |m| m.state == State::Gone);
+        if self.compactable && self.store.sparse(self.live as usize) {
+            self.store.compact(self.live as usize, u64::MAX, |m| m.state == State::Gone);
         }
     }
 
@@ -800,8 +817,9 @@ impl Sqs {
         if self.retention_check_at.is_some() {
             return;
         }
-        let far = self.far.values().map(|m| m.enqueue_ns).min();
-        if let Some(enqueued) = far.into_iter().chain(self.ring.front().map(|m| m.enqueue_ns)).min() {
+        let far = self.store.far_iter().map(|(_, m)| m.enqueue_ns).min();
+        let front = self.store.front().and_then(|(_, m)| m).map(|m| m.enqueue_ns);
+        if let Some(enqueued) = far.into_iter().chain(front).min() {
             let at = enqueued + self.cfg.retention_ns;
             self.retention_check_at = Some(at);
             ev.at(at.max(ev.now()), self.timer(Timer::RetentionCheck));
@@ -813,23 +831,28 @@ impl Sqs {
         let now = ev.now();
         self.retention_check_at = None;
         let retention = self.cfg.retention_ns;
-        // Messages moved out of the ring are older than all in it.
-        let mut old: Vec<(u64, State)> =
-            (self.far.iter()).filter(|(_, m)| m.enqueue_ns + retention <= now).map(|(&id, m)| (id, m.state)).collect();
+        // Messages moved out of the index are older than all in it.
+        let mut old: Vec<(u64, State)> = (self.store.far_iter())
+            .filter(|(_, m)| m.enqueue_ns + retention <= now)
+            .map(|(id, m)| (id, m.state))
+            .collect();
         old.sort_unstable_by_key(|&(id, _)| id); // expire in id order (the trace shows it)
         for (id, state) in old {
             self.expire(id, state, obs, now);
         }
-        while let Some(front) = self.ring.front() {
-            if front.enqueue_ns + retention > now {
+        while let Some((id, front)) = self.store.front() {
+            let Some(m) = front else {
+                self.store.pop_front(); // freed
+                continue;
+            };
+            if m.enqueue_ns + retention > now {
                 break;
             }
-            let (id, state) = (self.base, front.state);
+            let state = m.state;
             if state != State::Gone {
                 self.expire(id, state, obs, now);
             } else {
-                self.ring.pop_front();
-                self.base += 1;
+                self.store.pop_front();
             }
         }
         self.schedule_retention(ev);
@@ -841,8 +864,7 @@ impl Sqs {
         let now = ev.now();
         let moved = std::mem::take(&mut self.dlq);
         for d in &moved {
-            let id = self.next_id;
-            self.next_id += 1;
+            let id = self.store.next_id();
             let mut group = 0;
             if let Some(f) = self.fifo.as_mut() {
                 group = f.draw.group_of(d.key);
@@ -850,7 +872,8 @@ impl Sqs {
             }
             // A redriven message keeps its place in its group's order: its
             // effect after those of later messages is an order violation.
-            self.ring.push_back(Msg {
+            self.store.push(Msg {
+                id: Id48::default(),
                 key: d.key,
                 enqueue_ns: d.enqueue_ns,
                 first_send_ns: d.first_send_ns,
@@ -875,9 +898,12 @@ impl Sqs {
 
     /// Internal consistency (debug builds and tests).
     pub fn check_invariants(&self) {
-        let all = || self.ring.iter().chain(self.far.values());
-        assert!(self.far.values().all(|m| m.state != State::Gone), "a tombstone in far");
-        assert!(self.far.keys().all(|&id| id < self.base), "far overlaps the ring");
+        self.store.check_invariants();
+        let all = || self.store.iter().map(|(_, m)| m);
+        assert!(self.store.far_iter().all(|(_, m)| m.state != State::Gone), "a finished message in far");
+        if self.compactable {
+            assert!(all().all(|m| m.state != State::Gone), "a finished message kept");
+        }
         let live = all().filter(|m| m.state != State::Gone).count() as u64;
         let in_flight = all().filter(|m| m.state == State::InFlight).count() as u64;
         let visible = all().filter(|m| m.state == State::Visible).count() as u64;
@@ -906,3 +932,6 @@ impl Sqs {
 fn lease_end(q: u16, id: u64, gen: u32) -> Event {
     Event::Broker { q, t: Timer::LeaseEnd { id, gen } }
 }
+
+/// The id fits the message's padding: a message stays 72 bytes.
+const _: () = assert!(std::mem::size_of::<Msg>() == 72);
