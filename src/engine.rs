@@ -8,7 +8,13 @@
 //!
 //! Events scheduled after a fixed delay that recurs (the queue's visibility
 //! timeout, a long poll's wait, a heartbeat interval) are already in time
-//! order, so they go to FIFO lanes: push and pop are O(1). The others go to a
+//! order, so they go to FIFO lanes: push and pop are O(1). A lane entry is
+//! 24 bytes instead of a heap entry's 40: the event packed into 12 bytes
+//! ([`Pack`]; one that does not pack goes to the heap) and its sequence
+//! number as the difference from the entry before it (issue 17: the 30 s
+//! lease lane, about half of it deleted messages' timers waiting to be
+//! swept, was the largest structure per live message after the messages
+//! themselves). The others go to a
 //! radix heap (`radix.rs`), which relies on the keys being monotone (nothing
 //! is scheduled before the clock): it moves entries sequentially between
 //! buckets instead of sifting a binary heap, whose pops were cache misses once
@@ -35,9 +41,46 @@ pub enum Pop<E> {
     Beyond,
 }
 
-struct Lane<E> {
+/// An event a FIFO lane can hold in 12 bytes. `pack` gives None for an
+/// event (or a value of it) that does not fit: it goes to the heap, in the
+/// same (time, seq) order.
+pub trait Pack: Sized {
+    fn pack(&self) -> Option<[u32; 3]>;
+    fn unpack(p: [u32; 3]) -> Self;
+}
+
+/// A lane's entry: the event packed, its time, and its sequence number less
+/// that of the entry before it in the lane.
+#[derive(Clone, Copy)]
+struct LaneEntry {
+    time: Nanos,
+    dseq: u32,
+    event: [u32; 3],
+}
+
+struct Lane {
     delay: Nanos,
-    queue: VecDeque<Entry<E>>,
+    queue: VecDeque<LaneEntry>,
+    /// Sequence numbers of the front and back entries (when not empty).
+    front_seq: u64,
+    back_seq: u64,
+}
+
+impl Lane {
+    /// The front entry's (time, seq).
+    #[inline]
+    fn front_key(&self) -> Option<(Nanos, u64)> {
+        self.queue.front().map(|f| (f.time, self.front_seq))
+    }
+
+    #[inline]
+    fn pop_front(&mut self) -> Option<LaneEntry> {
+        let e = self.queue.pop_front()?;
+        if let Some(n) = self.queue.front() {
+            self.front_seq += u64::from(n.dseq);
+        }
+        Some(e)
+    }
 }
 
 /// Where the next event is.
@@ -50,7 +93,7 @@ enum Next {
 /// Pending events and the simulated clock.
 pub struct Events<E> {
     heap: RadixHeap<E>,
-    lanes: Vec<Lane<E>>,
+    lanes: Vec<Lane>,
     seq: u64,
     now: Nanos,
 }
@@ -61,12 +104,12 @@ impl<E> Default for Events<E> {
     }
 }
 
-impl<E> Events<E> {
+impl<E: Pack + Copy> Events<E> {
     /// Bytes held by pending events (heap and lanes, by capacity), for the
     /// memory limit (`limits.rs`).
     pub fn footprint(&self) -> u64 {
         let lanes: usize = self.lanes.iter().map(|l| l.queue.capacity()).sum();
-        crate::limits::bytes_of::<Entry<E>>(self.heap.capacity() + lanes)
+        crate::limits::bytes_of::<Entry<E>>(self.heap.capacity()) + crate::limits::bytes_of::<LaneEntry>(lanes)
     }
 
     /// The current simulated time.
@@ -87,7 +130,7 @@ impl<E> Events<E> {
     /// has one, or if all lanes are taken).
     pub fn add_lane(&mut self, delay: Nanos) {
         if delay > 0 && self.lanes.len() < MAX_LANES && !self.lanes.iter().any(|l| l.delay == delay) {
-            self.lanes.push(Lane { delay, queue: VecDeque::with_capacity(256) });
+            self.lanes.push(Lane { delay, queue: VecDeque::with_capacity(256), front_seq: 0, back_seq: 0 });
         }
     }
 
@@ -96,12 +139,25 @@ impl<E> Events<E> {
     pub fn after(&mut self, delay: Nanos, event: E) {
         let time = self.now.saturating_add(delay);
         if let Some(lane) = self.lanes.iter_mut().find(|l| l.delay == delay) {
-            debug_assert!(lane.queue.back().is_none_or(|b| b.time <= time), "lane out of order");
-            lane.queue.push_back(Entry { time, seq: self.seq, event });
-            self.seq += 1;
-        } else {
-            self.at(time, event);
+            if let Some(packed) = event.pack() {
+                debug_assert!(lane.queue.back().is_none_or(|b| b.time <= time), "lane out of order");
+                let seq = self.seq;
+                let dseq = if lane.queue.is_empty() {
+                    lane.front_seq = seq;
+                    Some(0)
+                } else {
+                    u32::try_from(seq - lane.back_seq).ok()
+                };
+                // Over 2^32 events since the lane's last entry: the heap.
+                if let Some(dseq) = dseq {
+                    lane.back_seq = seq;
+                    lane.queue.push_back(LaneEntry { time, dseq, event: packed });
+                    self.seq += 1;
+                    return;
+                }
+            }
         }
+        self.at(time, event);
     }
 
     /// The source of the earliest pending event.
@@ -109,9 +165,9 @@ impl<E> Events<E> {
     fn next(&self) -> Option<(Nanos, Next)> {
         let mut best = self.heap.peek().map(|(t, s)| (t, s, Next::Heap));
         for (i, lane) in self.lanes.iter().enumerate() {
-            if let Some(f) = lane.queue.front() {
-                if best.is_none_or(|(t, s, _)| (f.time, f.seq) < (t, s)) {
-                    best = Some((f.time, f.seq, Next::Lane(i)));
+            if let Some((ft, fs)) = lane.front_key() {
+                if best.is_none_or(|(t, s, _)| (ft, fs) < (t, s)) {
+                    best = Some((ft, fs, Next::Lane(i)));
                 }
             }
         }
@@ -139,30 +195,35 @@ impl<E> Events<E> {
         if time > limit {
             return Pop::Beyond;
         }
-        let entry = match next {
-            Next::Heap => self.heap.pop(),
-            Next::Lane(i) => self.lanes[i].queue.pop_front(),
-        };
-        match entry {
-            Some(e) => {
-                debug_assert!(e.time >= self.now, "time went backwards");
-                self.now = e.time;
-                Pop::Event(e.event)
-            }
+        match self.take(next) {
+            Some(e) => Pop::Event(e),
             None => Pop::Empty,
         }
+    }
+
+    /// Remove the next event, from `next`, and advance the clock to its time.
+    #[inline]
+    fn take(&mut self, next: Next) -> Option<E> {
+        let (time, event) = match next {
+            Next::Heap => {
+                let e = self.heap.pop()?;
+                (e.time, e.event)
+            }
+            Next::Lane(i) => {
+                let e = self.lanes[i].pop_front()?;
+                (e.time, E::unpack(e.event))
+            }
+        };
+        debug_assert!(time >= self.now, "time went backwards");
+        self.now = time;
+        Some(event)
     }
 
     /// Remove the next event and advance the clock to its time.
     #[inline]
     pub fn pop(&mut self) -> Option<E> {
-        let entry = match self.next()?.1 {
-            Next::Heap => self.heap.pop()?,
-            Next::Lane(i) => self.lanes[i].queue.pop_front()?,
-        };
-        debug_assert!(entry.time >= self.now, "time went backwards");
-        self.now = entry.time;
-        Some(entry.event)
+        let next = self.next()?.1;
+        self.take(next)
     }
 
     /// Advance the clock without an event (used when a run stops on its time limit).
@@ -181,16 +242,46 @@ impl<E> Events<E> {
     /// Drop every pending event for which `keep` is false (timers known to
     /// be stale), keeping the others' (time, seq) order. O(pending).
     pub fn retain(&mut self, mut keep: impl FnMut(&E) -> bool) {
-        self.heap.retain(&mut keep);
-        for lane in &mut self.lanes {
-            lane.queue.retain(|e| keep(&e.event));
+        let Events { heap, lanes, .. } = self;
+        heap.retain(&mut keep);
+        for lane in lanes {
+            // In place: each kept entry's sequence number becomes its
+            // difference from the kept entry before; one too far from it
+            // (2^32 events) moves to the heap.
+            let (mut seq, mut first) = (lane.front_seq, true);
+            let (mut front, mut last): (Option<u64>, Option<u64>) = (None, None);
+            lane.queue.retain_mut(|e| {
+                if !first {
+                    seq += u64::from(e.dseq);
+                }
+                first = false;
+                if !keep(&E::unpack(e.event)) {
+                    return false;
+                }
+                match last.map(|l| u32::try_from(seq - l)) {
+                    None => {
+                        front = Some(seq);
+                        e.dseq = 0;
+                    }
+                    Some(Ok(dseq)) => e.dseq = dseq,
+                    Some(Err(_)) => {
+                        heap.push(Entry { time: e.time, seq, event: E::unpack(e.event) });
+                        return false;
+                    }
+                }
+                last = Some(seq);
+                true
+            });
+            lane.front_seq = front.unwrap_or(0);
+            lane.back_seq = last.unwrap_or(0);
         }
     }
 
     /// Every pending event with its time, in no particular order (for
     /// `--paranoid` checks; never used by the simulation itself).
-    pub fn pending(&self) -> impl Iterator<Item = (Nanos, &E)> + '_ {
-        self.heap.iter().chain(self.lanes.iter().flat_map(|l| l.queue.iter())).map(|e| (e.time, &e.event))
+    pub fn pending(&self) -> impl Iterator<Item = (Nanos, E)> + '_ {
+        let lanes = self.lanes.iter().flat_map(|l| l.queue.iter()).map(|e| (e.time, E::unpack(e.event)));
+        self.heap.iter().map(|e| (e.time, e.event)).chain(lanes)
     }
 }
 
@@ -198,6 +289,27 @@ impl<E> Events<E> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Test events: numbers below 2^64 - 2^32 pack (their two words, and a
+    /// marker); the largest ones do not, and go to the heap.
+    impl Pack for u64 {
+        fn pack(&self) -> Option<[u32; 3]> {
+            (*self < u64::MAX - u64::from(u32::MAX)).then_some([*self as u32, (*self >> 32) as u32, 7])
+        }
+        fn unpack(p: [u32; 3]) -> u64 {
+            assert_eq!(p[2], 7, "unpacked what was not packed");
+            u64::from(p[0]) | u64::from(p[1]) << 32
+        }
+    }
+
+    impl Pack for &str {
+        fn pack(&self) -> Option<[u32; 3]> {
+            None
+        }
+        fn unpack(_: [u32; 3]) -> Self {
+            unreachable!("never packed")
+        }
+    }
 
     #[test]
     fn pops_in_time_then_schedule_order() {
@@ -357,19 +469,25 @@ mod tests {
             for d in lanes {
                 q.add_lane(d);
             }
-            let mut next_event = 0u64;
+            let mut n = 0u64;
+            // Every fifth event does not pack: it goes to the heap even
+            // when its delay has a lane.
+            let mut next_event = || {
+                n += 1;
+                if n.is_multiple_of(5) { u64::MAX - n } else { n }
+            };
             for op in ops {
                 match op {
                     Op::At(dt) => {
                         let t = q.now().saturating_add(dt);
-                        q.at(t, next_event);
-                        r.at(t, next_event);
-                        next_event += 1;
+                        let e = next_event();
+                        q.at(t, e);
+                        r.at(t, e);
                     }
                     Op::After(d) => {
-                        q.after(d, next_event);
-                        r.after(d, next_event);
-                        next_event += 1;
+                        let e = next_event();
+                        q.after(d, e);
+                        r.after(d, e);
                     }
                     Op::AddLane(d) => q.add_lane(d),
                     Op::Pop => prop_assert_eq!(q.pop(), r.pop()),
@@ -410,6 +528,49 @@ mod tests {
             prop_assert!(q.is_empty());
             prop_assert_eq!(q.pop(), None);
         }
+    }
+
+    #[test]
+    fn lane_entries_are_24_bytes() {
+        assert_eq!(std::mem::size_of::<LaneEntry>(), 24);
+    }
+
+    #[test]
+    fn an_event_2_pow_32_events_after_its_lanes_last_goes_to_the_heap_in_order() {
+        // A lane entry keeps its sequence number as a 32-bit difference
+        // from the one before: past that, events go to the heap (until the
+        // lane has emptied), and the order is still (time, seq).
+        let mut q: Events<u64> = Events::default();
+        q.add_lane(10);
+        q.after(10, 1);
+        q.seq += 1 << 33;
+        q.after(10, 2);
+        q.after(10, 3);
+        q.at(10, 4);
+        assert_eq!((q.heap.len(), q.lanes[0].queue.len()), (3, 1));
+        let order: Vec<u64> = std::iter::from_fn(|| q.pop()).collect();
+        assert_eq!(order, vec![1, 2, 3, 4]);
+        q.after(10, 5);
+        assert_eq!(q.lanes[0].queue.len(), 1, "an empty lane takes events again");
+    }
+
+    #[test]
+    fn a_sweep_that_leaves_2_pow_32_events_between_lane_entries_moves_the_later_to_the_heap() {
+        let mut q: Events<u64> = Events::default();
+        q.add_lane(10);
+        q.after(10, 1);
+        for i in 0..4u64 {
+            q.after(10, 100 + i); // dropped below
+            q.seq += 1 << 30;
+        }
+        q.after(10, 2);
+        q.after(10, 3);
+        assert_eq!(q.lanes[0].queue.len(), 7, "each step under 2^32: all in the lane");
+        q.retain(|&e| e < 100);
+        assert_eq!((q.heap.len(), q.lanes[0].queue.len()), (2, 1), "2 and 3 are over 2^32 after 1: moved to the heap");
+        q.after(10, 4);
+        let order: Vec<u64> = std::iter::from_fn(|| q.pop()).collect();
+        assert_eq!(order, vec![1, 2, 3, 4]);
     }
 
     #[test]

@@ -48,7 +48,7 @@ impl Paranoid {
         // Live lease timers per (queue, message id): LeaseEnd with the current gen.
         let mut timers: HashMap<(u16, u64), (u32, u64)> = HashMap::new();
         for (t, e) in w.ev.pending() {
-            if let Event::Broker { q, t: Timer::LeaseEnd { id, gen } } = *e {
+            if let Event::Broker { q, t: Timer::LeaseEnd { id, gen } } = e {
                 let current =
                     w.brokers[q as usize].as_sqs().and_then(|b| b.get(id)).is_some_and(|m| m.timer_gen == gen);
                 if current {

@@ -533,8 +533,96 @@ fn still_due(brokers: &[Broker], workers: &[Worker], e: &Event) -> bool {
 /// Heap entries are (time, seq, event): keep events small.
 const _: () = assert!(std::mem::size_of::<Event>() <= 24);
 
+/// The events a FIFO lane holds in 12 bytes (`engine.rs`): the timers
+/// scheduled after a queue's visibility timeout, a long poll's wait or a
+/// heartbeat interval, and the other worker events of two or three words.
+/// The kind is the top 4 bits of the first word; the rest go to the heap.
+impl crate::engine::Pack for Event {
+    #[inline]
+    fn pack(&self) -> Option<[u32; 3]> {
+        const TAG: u32 = 28;
+        // A queue below 2^12 and a message id below 2^48 share the first
+        // word with the kind.
+        let msg = |kind: u32, q: u16, id: u64| {
+            (q < 1 << 12 && id < 1 << 48).then_some((kind << TAG) | u32::from(q) << 16 | (id >> 32) as u32)
+        };
+        let slot = |kind: u32, slot: u32| (slot < 1 << TAG).then_some((kind << TAG) | slot);
+        Some(match *self {
+            Event::Broker { q, t: Timer::LeaseEnd { id, gen } } => [msg(1, q, id)?, id as u32, gen],
+            Event::Broker { q, t: Timer::DelayEnd { id } } => [msg(2, q, id)?, id as u32, 0],
+            Event::PollExpire { w, gen } => [3 << TAG, w, gen],
+            Event::Poll { w, gen } => [4 << TAG, w, gen],
+            Event::ReceiveAtBroker { w, gen } => [5 << TAG, w, gen],
+            Event::ReceiveDone { w, gen } => [6 << TAG, w, gen],
+            Event::Heartbeat { w, slot: s, gen } => [slot(7, s)?, w, gen],
+            Event::StoreDone { w, slot: s, gen } => [slot(8, s)?, w, gen],
+            Event::SlotFree { w, slot: s, gen } => [slot(9, s)?, w, gen],
+            Event::Crash { w, life } => [10 << TAG, w, life],
+            _ => return None,
+        })
+    }
+
+    #[inline]
+    fn unpack([a, w, g]: [u32; 3]) -> Event {
+        let (q, id) = (((a >> 16) & 0xfff) as u16, u64::from(a & 0xffff) << 32 | u64::from(w));
+        let slot = a & ((1 << 28) - 1);
+        match a >> 28 {
+            1 => Event::Broker { q, t: Timer::LeaseEnd { id, gen: g } },
+            2 => Event::Broker { q, t: Timer::DelayEnd { id } },
+            3 => Event::PollExpire { w, gen: g },
+            4 => Event::Poll { w, gen: g },
+            5 => Event::ReceiveAtBroker { w, gen: g },
+            6 => Event::ReceiveDone { w, gen: g },
+            7 => Event::Heartbeat { w, slot, gen: g },
+            8 => Event::StoreDone { w, slot, gen: g },
+            9 => Event::SlotFree { w, slot, gen: g },
+            10 => Event::Crash { w, life: g },
+            k => unreachable!("lane entry of unknown kind {k}"),
+        }
+    }
+}
+
 /// Run a scenario: the one entry point of the simulator core.
 pub fn run(s: &Scenario, opts: RunOptions) -> Result<(Summary, Option<Trace>), Error> {
     crate::limits::check_start(s)?;
     World::new(s, opts).run(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Pack;
+
+    #[test]
+    fn lane_events_unpack_as_they_were_packed() {
+        let id = (1u64 << 48) - 1;
+        let packable = [
+            Event::Broker { q: 4095, t: Timer::LeaseEnd { id, gen: u32::MAX } },
+            Event::Broker { q: 0, t: Timer::LeaseEnd { id: 1, gen: 0 } },
+            Event::Broker { q: 7, t: Timer::DelayEnd { id: 0x1234_5678_9abc } },
+            Event::PollExpire { w: u32::MAX, gen: 3 },
+            Event::Poll { w: 1, gen: u32::MAX },
+            Event::ReceiveAtBroker { w: 2, gen: 5 },
+            Event::ReceiveDone { w: 3, gen: 6 },
+            Event::Heartbeat { w: u32::MAX, slot: (1 << 28) - 1, gen: u32::MAX },
+            Event::StoreDone { w: 4, slot: 0, gen: 7 },
+            Event::SlotFree { w: 5, slot: 999, gen: 8 },
+            Event::Crash { w: 6, life: 9 },
+        ];
+        for e in packable {
+            let p = e.pack().unwrap_or_else(|| panic!("{e:?} does not pack"));
+            assert_eq!(format!("{:?}", Event::unpack(p)), format!("{e:?}"));
+        }
+        let too_big = [
+            Event::Broker { q: 4096, t: Timer::LeaseEnd { id: 1, gen: 0 } },
+            Event::Broker { q: 0, t: Timer::LeaseEnd { id: 1 << 48, gen: 0 } },
+            Event::Heartbeat { w: 0, slot: 1 << 28, gen: 0 },
+            Event::Broker { q: 0, t: Timer::RetentionCheck },
+            Event::StepDone { w: 0, slot: 0, gen: 0, q: 0, at: 0 },
+            Event::Produce,
+        ];
+        for e in too_big {
+            assert!(e.pack().is_none(), "{e:?} packed");
+        }
+    }
 }
