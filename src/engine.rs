@@ -248,30 +248,34 @@ impl<E: Pack + Copy> Events<E> {
             // In place: each kept entry's sequence number becomes its
             // difference from the kept entry before; one too far from it
             // (2^32 events) moves to the heap.
-            let (mut seq, mut first) = (lane.front_seq, true);
+            let mut seq = lane.front_seq;
             let (mut front, mut last): (Option<u64>, Option<u64>) = (None, None);
-            lane.queue.retain_mut(|e| {
-                if !first {
+            let entries = lane.queue.make_contiguous();
+            let mut kept = 0;
+            for read in 0..entries.len() {
+                let e = entries[read];
+                if read > 0 {
                     seq += u64::from(e.dseq);
                 }
-                first = false;
                 if !keep(&E::unpack(e.event)) {
-                    return false;
+                    continue;
                 }
-                match last.map(|l| u32::try_from(seq - l)) {
+                let dseq = match last.map(|l| u32::try_from(seq - l)) {
                     None => {
                         front = Some(seq);
-                        e.dseq = 0;
+                        0
                     }
-                    Some(Ok(dseq)) => e.dseq = dseq,
+                    Some(Ok(dseq)) => dseq,
                     Some(Err(_)) => {
                         heap.push(Entry { time: e.time, seq, event: E::unpack(e.event) });
-                        return false;
+                        continue;
                     }
-                }
+                };
+                entries[kept] = LaneEntry { dseq, ..e };
+                kept += 1;
                 last = Some(seq);
-                true
-            });
+            }
+            lane.queue.truncate(kept);
             lane.front_seq = front.unwrap_or(0);
             lane.back_seq = last.unwrap_or(0);
         }

@@ -100,6 +100,10 @@ impl Stored for Msg {
     fn set_id(&mut self, id: u64) {
         self.id = Id48::new(id);
     }
+    #[inline]
+    fn is(&self, id: u64) -> bool {
+        self.id == Id48::new(id)
+    }
 }
 
 /// Counters of NATS-specific events, reported under `nats` in the summary.

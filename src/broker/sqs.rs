@@ -70,6 +70,10 @@ impl Stored for Msg {
     fn set_id(&mut self, id: u64) {
         self.id = Id48::new(id);
     }
+    #[inline]
+    fn is(&self, id: u64) -> bool {
+        self.id == Id48::new(id)
+    }
 }
 
 /// A message parked in the dead-letter queue.
@@ -651,9 +655,9 @@ impl Sqs {
     /// where gone messages never return.
     pub fn timer_due(&self, t: Timer) -> bool {
         match t {
-            Timer::LeaseEnd { id, gen } => match self.get(id) {
-                Some(m) => m.timer_gen == gen,
-                None => !self.compactable,
+            Timer::LeaseEnd { id, gen } => match self.store.slot_of(id).map(|s| self.store.at(s)) {
+                Some(m) if m.state != State::Gone => m.timer_gen == gen,
+                _ => !self.compactable,
             },
             Timer::DelayEnd { .. } | Timer::RetentionCheck | Timer::Redrive => true,
         }
