@@ -2,17 +2,18 @@
 //!
 //! Measured with the run's own count of the bytes its growing structures
 //! hold (`perf.peak_model_bytes`: capacities of the event queue, message
-//! ring, visible set, DLQ, stores, time series), never RSS, so the checks
-//! are deterministic. Each regime is run at two sizes, both past the fixed
-//! slack of the ring and the event queue (a few thousand entries); what the
-//! larger run holds beyond the smaller, per extra message, must stay under a
-//! byte. The
-//! only structures that may grow with finished messages are the effect
-//! bitset (one bit per key, for duplicate counting) and the time series (one
-//! bucket a minute): together well under a byte per message at these rates.
-//! Before the fixes the long-VT regime held a 40-byte lease timer per
-//! message for 12 hours and the pinned regime a 72-byte tombstone per
-//! message sent after the oldest live one.
+//! stores, visible set, DLQ, idempotency stores, time series), never RSS,
+//! so the checks are deterministic. Each regime is run at two sizes, both
+//! past the fixed slack of the store index and the event queue (a few
+//! thousand entries); what the larger run holds beyond the smaller, per
+//! extra message, must stay under a byte. The only structures that may grow
+//! with finished messages are the effect bitset (one bit per key, for
+//! duplicate counting) and the time series (one bucket a minute): together
+//! well under a byte per message at these rates. Before the fixes the
+//! long-VT regime held a 40-byte lease timer per message for 12 hours and
+//! the pinned regime a 72-byte tombstone per message sent after the oldest
+//! live one. A last check bounds the bytes per message in flight when many
+//! are.
 
 mod common;
 use common::*;
@@ -69,9 +70,9 @@ fn a_pinned_message_holds_no_memory_per_message_sent_after_it() {
 }
 
 #[test]
-fn pinned_messages_moved_out_of_the_ring_still_expire_and_conserve() {
+fn pinned_messages_moved_out_of_the_index_still_expire_and_conserve() {
     // The same poison messages with a 10-minute retention: each one is moved
-    // out of the ring's front as the ring grows sparse behind it, and must
+    // out of the store index's front as the index grows sparse behind it, and must
     // still be removed by the retention rule (docs/model.md, "SQS Standard").
     // Every poison message expires, every other message is deleted, so
     // expired ~ Binomial(sent, 0.001) and deleted + expired = sent.
@@ -113,10 +114,48 @@ fn a_long_jetstream_ack_wait_holds_no_memory_per_finished_message() {
 #[test]
 fn a_message_jetstream_redelivers_without_end_pins_no_memory() {
     // Poison messages with no MaxDeliver are redelivered after every AckWait
-    // for ever (the run stops at its time limit); the stream's ring must not
-    // keep a tombstone for every message acked after the first of them.
+    // for ever (the run stops at its time limit); the stream's store must
+    // not keep an entry for every message acked after the first of them.
     let pinned = format!("{JETSTREAM}poison_fraction = 0.001\n");
     let sets = ["queue.ack_wait=30s", "run.max_sim_time=3h"];
     let g = growth_per_message(&pinned, 20_000, 60_000, &sets);
     assert!(g < 1.0, "JetStream pinned: {g:.2} bytes held per message acked after the oldest live one");
+}
+
+/// b5's load (95% of the workers busy, lognormal processing) with 2,000
+/// workers: about 1,900 messages in flight at once.
+const IN_FLIGHT: &str = r#"
+name = "memory-in-flight"
+seed = 1
+
+[producer]
+arrival = { kind = "poisson", rate = 1495.5 }
+
+[queue]
+visibility_timeout = "30s"
+
+[[workers]]
+name = "w"
+count = 2000
+receive = { max = 1, wait = "20s" }
+
+[handler]
+duration = { kind = "lognormal", median = "1s", p99 = "5s" }
+"#;
+
+#[test]
+fn a_message_in_flight_holds_at_most_250_bytes() {
+    // What each live message costs, from the structures' capacities: a slab
+    // slot (72 B; the slab holds at most 1.25x the most live messages), 4-byte
+    // index entries (up to twice as many as live), a 24-byte lease-lane
+    // entry and a 40-byte heap entry for its handler step, each structure
+    // holding up to twice its contents (doubling; stale leases until the
+    // sweep): about 200 B here. Before issue 17's session 4 (a ring of whole
+    // messages with tombstones, 40-byte lane entries) this regime held about
+    // 480 B per live message; the bound catches a return to that.
+    let (one, _) = peak_bytes(IN_FLIGHT, 1, &[]);
+    let (many, live) = peak_bytes(IN_FLIGHT, 40_000, &[]);
+    assert!(live > 1_500, "the regime keeps many messages in flight (peak {live})");
+    let per_live = (many - one) as f64 / live as f64;
+    assert!(per_live < 250.0, "{per_live:.0} bytes per live message");
 }
