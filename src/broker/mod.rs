@@ -190,8 +190,8 @@ impl Broker {
         inner.by_handle(h).is_some_and(|m| m.receive_count == h.receive && m.state == sqs::State::InFlight)
     }
 
-    /// Start loading the message of handle `h` into the cache, from the
-    /// slot the handle names (a hint; changes nothing).
+    /// Start loading the message at slot `at` (a handle's `at`) into the
+    /// cache (a hint; changes nothing).
     #[inline]
     pub fn prefetch(&self, at: u32) {
         match self {

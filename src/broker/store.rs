@@ -181,15 +181,16 @@ impl<M: Stored> Store<M> {
     }
 
     /// Message `id` found at slot `at` (from a handle), unless it was freed:
-    /// no index read.
+    /// no index read. (Id 0, a handle never issued, names no message, even
+    /// at a free slot.)
     #[inline]
     pub fn get_at(&self, at: u32, id: u64) -> Option<&M> {
-        self.slab.get(at as usize).filter(|m| m.is(id))
+        self.slab.get(at as usize).filter(|m| id != 0 && m.is(id))
     }
 
     #[inline]
     pub fn get_at_mut(&mut self, at: u32, id: u64) -> Option<&mut M> {
-        self.slab.get_mut(at as usize).filter(|m| m.is(id))
+        self.slab.get_mut(at as usize).filter(|m| id != 0 && m.is(id))
     }
 
     /// The message at slot `at`, found by [`Store::slot_of`] or
@@ -464,6 +465,7 @@ mod tests {
         s.free(at);
         s.free(at);
         assert_eq!(s.free.len(), 1, "freeing twice frees once");
+        assert_eq!(s.get_at(at, 0), None, "a default handle (id 0) names no message, even a free slot");
         s.check_invariants();
     }
 
