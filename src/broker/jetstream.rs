@@ -588,7 +588,7 @@ impl JetStream {
         self.live -= 1;
         self.store.free(at);
         let cursor = self.cursor;
-        self.store.drop_front(cursor, |m| m.state == State::Gone);
+        self.store.removed(id, cursor, |m| m.state == State::Gone);
         if self.store.sparse(self.live as usize) {
             // Never past the cursor: messages not yet delivered stay in the index, in stream order.
             self.store.compact(self.live as usize, cursor, |m| m.state == State::Gone);

@@ -811,7 +811,7 @@ impl Sqs {
             f.groups.remove(g, id);
             self.refresh_group(g);
         }
-        self.store.drop_front(u64::MAX, |m| m.state == State::Gone);
+        self.store.removed(id, u64::MAX, |m| m.state == State::Gone);
         if self.compactable && self.store.sparse(self.live as usize) {
             self.store.compact(self.live as usize, u64::MAX, |m| m.state == State::Gone);
         }

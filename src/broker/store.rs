@@ -283,6 +283,28 @@ impl<M: Stored> Store<M> {
         }
     }
 
+    /// Message `id` was just freed, or marked finished (`gone`): if it was
+    /// the index's front, drop the front up to the next live message, never
+    /// past id `stop`. Any other removal leaves the front as it was, live
+    /// (every removal goes through here, and compaction ends the same way),
+    /// so the front need not be read.
+    #[inline]
+    pub fn removed(&mut self, id: u64, stop: u64, gone: impl Fn(&M) -> bool) {
+        if id == self.base {
+            self.drop_front(stop, gone);
+        } else {
+            debug_assert!(
+                self.base >= stop
+                    || self.index.front().is_none_or(|&s| {
+                        let m = &self.slab[s as usize];
+                        m.is(self.base) && !gone(m)
+                    }),
+                "the index's front {} was stale before message {id} was removed",
+                self.base
+            );
+        }
+    }
+
     /// Whether the index is sparse enough to compact, with `live` messages
     /// held in all (index and `far`).
     #[inline]
