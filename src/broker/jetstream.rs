@@ -93,16 +93,12 @@ struct Msg {
 
 impl Stored for Msg {
     #[inline]
-    fn id(&self) -> u64 {
-        self.id.get()
+    fn id48(&self) -> Id48 {
+        self.id
     }
     #[inline]
-    fn set_id(&mut self, id: u64) {
-        self.id = Id48::new(id);
-    }
-    #[inline]
-    fn is(&self, id: u64) -> bool {
-        self.id == Id48::new(id)
+    fn id48_mut(&mut self) -> &mut Id48 {
+        &mut self.id
     }
 }
 

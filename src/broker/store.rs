@@ -70,13 +70,26 @@ impl Hasher for IdHasher {
 }
 
 /// A message that knows its id (0: its slot is free). Ids start at 1.
+/// A message gives access to its [`Id48`] field; the rest is provided.
 pub trait Stored {
-    fn id(&self) -> u64;
-    fn set_id(&mut self, id: u64);
-    /// Whether this is message `id` (for a packed id, cheaper than `id()`).
+    fn id48(&self) -> Id48;
+    fn id48_mut(&mut self) -> &mut Id48;
+
+    #[inline]
+    fn id(&self) -> u64 {
+        self.id48().get()
+    }
+
+    #[inline]
+    fn set_id(&mut self, id: u64) {
+        *self.id48_mut() = Id48::new(id);
+    }
+
+    /// Whether this is message `id` (the packed ids compared whole, cheaper
+    /// than `id()`).
     #[inline]
     fn is(&self, id: u64) -> bool {
-        self.id() == id
+        self.id48() == Id48::new(id)
     }
 }
 
@@ -322,7 +335,7 @@ impl<M: Stored> Store<M> {
         while self.index.len() > 2 * (live - self.far.len()) + self.slack / 2 && self.base < stop {
             let Some(s) = self.index.pop_front() else { break };
             let m = &mut self.slab[s as usize];
-            if m.id() == self.base {
+            if m.is(self.base) {
                 if gone(m) {
                     m.set_id(0);
                     self.free.push(s);
@@ -342,13 +355,13 @@ impl<M: Stored> Store<M> {
     pub fn front(&self) -> Option<(u64, Option<&M>)> {
         let &s = self.index.front()?;
         let m = &self.slab[s as usize];
-        Some((self.base, (m.id() == self.base).then_some(m)))
+        Some((self.base, m.is(self.base).then_some(m)))
     }
 
     /// Remove the index's front (freeing its message, if any).
     pub fn pop_front(&mut self) {
         if let Some(s) = self.index.pop_front() {
-            if self.slab[s as usize].id() == self.base {
+            if self.slab[s as usize].is(self.base) {
                 self.slab[s as usize].set_id(0);
                 self.free.push(s);
             }
@@ -366,7 +379,7 @@ impl<M: Stored> Store<M> {
     pub fn iter(&self) -> impl Iterator<Item = (u64, &M)> + '_ {
         let ring = (self.index.iter().enumerate())
             .map(|(i, &s)| (self.base + i as u64, &self.slab[s as usize]))
-            .filter(|(id, m)| m.id() == *id);
+            .filter(|(id, m)| m.is(*id));
         self.far_iter().chain(ring)
     }
 
@@ -421,21 +434,21 @@ mod tests {
     /// A test message: its id and a payload `v` (set to the id when sent).
     #[derive(Debug, Clone, Copy, PartialEq)]
     struct T {
-        id: u64,
+        id: Id48,
         v: [u64; 8],
     }
 
     impl Stored for T {
-        fn id(&self) -> u64 {
+        fn id48(&self) -> Id48 {
             self.id
         }
-        fn set_id(&mut self, id: u64) {
-            self.id = id;
+        fn id48_mut(&mut self) -> &mut Id48 {
+            &mut self.id
         }
     }
 
     fn t(v: u64) -> T {
-        T { id: 0, v: [v; 8] }
+        T { id: Id48::default(), v: [v; 8] }
     }
 
     fn free(s: &mut Store<T>, id: u64) {
