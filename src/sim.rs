@@ -348,7 +348,7 @@ impl World {
     /// Run to the end and summarise. `limits` come from the scenario.
     pub fn run(mut self, s: &Scenario) -> Result<(Summary, Option<Trace>), Error> {
         let started = std::time::Instant::now();
-        self.hints = self.hints_forced.unwrap_or(self.footprint() > HINTS_ABOVE_BYTES);
+        self.set_hints(self.footprint());
         let mut watch = crate::limits::Watch::new(s, self.progress.take());
         let stop = loop {
             if self.finished() {
@@ -420,10 +420,17 @@ impl World {
         Error::Limit(message)
     }
 
+    /// Give cache hints from now on if the model holds `footprint` bytes,
+    /// more than [`HINTS_ABOVE_BYTES`], unless `RunOptions::cache_hints`
+    /// decided.
+    fn set_hints(&mut self, footprint: u64) {
+        self.hints = self.hints_forced.unwrap_or(footprint > HINTS_ABOVE_BYTES);
+    }
+
     /// Measure the footprint and live messages now, keep the peaks; the footprint.
     fn sample_footprint(&mut self) -> u64 {
         let used = self.footprint();
-        self.hints = self.hints_forced.unwrap_or(used > HINTS_ABOVE_BYTES);
+        self.set_hints(used);
         self.peak_footprint = self.peak_footprint.max(used);
         self.peak_live = self.peak_live.max(self.live());
         used
