@@ -2,12 +2,16 @@
 //! lognormal (by median and p99), Pareto, and empirical (from a CSV of
 //! observed latencies). Samples are integer nanoseconds.
 //!
+//! Exponential and lognormal draws come from the ziggurat samplers of
+//! `dist/ziggurat.rs` (MODEL_VERSION 4; before, -ln(U) and Acklam's inverse
+//! normal CDF of one uniform). Uniform, Pareto and empirical draws invert
+//! their CDF at one uniform draw.
+//!
 //! To add a distribution: a variant here, its sampling arm in
 //! [`Dist::sample`], and its TOML form in `config/dist.rs` (`RawDist`).
 
 use crate::duration::{from_secs_f64, Nanos, NS_PER_S};
 use crate::rng::{unit, Stream};
-use rand::RngCore;
 
 /// z such that P(Z <= z) = 0.99 for a standard normal Z.
 pub const Z99: f64 = 2.326_347_874_040_841;
@@ -100,23 +104,14 @@ impl Dist {
     }
 }
 
-/// An Exp(1) draw.
-#[inline]
-pub fn exp1(rng: &mut Stream) -> f64 {
-    -libm::log(1.0 - unit(rng))
-}
+mod ziggurat;
 
-/// A standard normal draw: the inverse normal CDF of one uniform draw in
-/// (0, 1). Acklam's rational approximation (relative error below 1.2e-9)
-/// needs a logarithm only in the outer 4.85% of draws, which makes it about
-/// twice as fast as Box-Muller with a portable `log` and `cos`.
-#[inline]
-pub fn standard_normal(rng: &mut Stream) -> f64 {
-    let p = ((rng.next_u64() >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64);
-    inverse_normal_cdf(p)
-}
+/// Exp(1) and standard normal draws: the ziggurat method (`dist/ziggurat.rs`).
+pub use ziggurat::{exp1, standard_normal};
 
-/// The standard normal quantile of `p` in (0, 1) (Acklam's algorithm).
+/// The standard normal quantile of `p` in (0, 1) (Acklam's rational
+/// approximation, relative error below 1.2e-9; `advise` uses it for its
+/// confidence bounds).
 pub fn inverse_normal_cdf(p: f64) -> f64 {
     const A: [f64; 6] = [
         -3.969_683_028_665_376e1,

@@ -51,7 +51,9 @@ pub mod theory;
 /// 1: issue 17, `events` no longer counts stale SQS timers dropped before firing.
 /// 2: nor stale JetStream and Pub/Sub lease timers.
 /// 3: random streams are xoshiro256++, not ChaCha8 (every random draw changes).
-pub const MODEL_VERSION: u32 = 3;
+/// 4: exponential and normal (so lognormal) draws by the ziggurat method, not
+///    -ln(U) and the inverse normal CDF (every such draw changes).
+pub const MODEL_VERSION: u32 = 4;
 pub mod trace;
 pub(crate) mod wording;
 pub mod worker;
