@@ -67,7 +67,7 @@ impl Dist {
             }
             Dist::Uniform { low, high } => *low + ((*high - *low) as f64 * unit(rng)).round() as u64,
             Dist::Exponential { mean_s } => from_secs_f64(*mean_s * exp1(rng)),
-            Dist::LogNormal { mu, sigma } => from_secs_f64(libm::exp(*mu + *sigma * standard_normal(rng))),
+            Dist::LogNormal { mu, sigma } => from_secs_f64(exp::exp(*mu + *sigma * standard_normal(rng))),
             Dist::Pareto { scale_s, shape } => from_secs_f64(*scale_s / libm::pow(1.0 - unit(rng), 1.0 / *shape)),
             Dist::Empirical { sorted } => empirical(sorted, unit(rng)),
         }
@@ -104,6 +104,7 @@ impl Dist {
     }
 }
 
+mod exp;
 mod ziggurat;
 
 /// Exp(1) and standard normal draws: the ziggurat method (`dist/ziggurat.rs`).

@@ -52,7 +52,8 @@ pub mod theory;
 /// 2: nor stale JetStream and Pub/Sub lease timers.
 /// 3: random streams are xoshiro256++, not ChaCha8 (every random draw changes).
 /// 4: exponential and normal (so lognormal) draws by the ziggurat method, not
-///    -ln(U) and the inverse normal CDF (every such draw changes).
+///    -ln(U) and the inverse normal CDF (every such draw changes); lognormal
+///    draws through a table-driven e^x (`dist/exp.rs`), not `libm::exp`.
 pub const MODEL_VERSION: u32 = 4;
 pub mod trace;
 pub(crate) mod wording;
