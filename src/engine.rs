@@ -91,6 +91,9 @@ enum Next {
 }
 
 /// Pending events and the simulated clock.
+/// See [`Events::shrink`] (96 KiB of entries).
+const LANE_SHRINK_ABOVE: usize = 4096;
+
 pub struct Events<E> {
     heap: RadixHeap<E>,
     lanes: Vec<Lane>,
@@ -233,6 +236,18 @@ impl<E: Pack + Copy> Events<E> {
 
     pub fn len(&self) -> usize {
         self.heap.len() + self.lanes.iter().map(|l| l.queue.len()).sum::<usize>()
+    }
+
+    /// Give back lane memory after a burst: a lane whose capacity is more
+    /// than four times its entries plus [`LANE_SHRINK_ABOVE`] is cut to
+    /// twice its entries (the radix heap frees its large buckets as they
+    /// empty). The entries stay as they are.
+    pub fn shrink(&mut self) {
+        for lane in &mut self.lanes {
+            if lane.queue.capacity() > 4 * lane.queue.len() + LANE_SHRINK_ABOVE {
+                lane.queue.shrink_to(2 * lane.queue.len());
+            }
+        }
     }
 
     pub fn is_empty(&self) -> bool {

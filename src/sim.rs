@@ -157,6 +157,10 @@ pub struct RunOptions {
     /// the model holds more than 8 MiB (`None`, the default). Hints never
     /// change a result; tests force them to check that.
     pub cache_hints: Option<bool>,
+    /// Shrink a queue's message slab once it holds more than four times its
+    /// messages plus this many slots (default `broker::store::SHRINK_ABOVE`).
+    /// Never changes a result; tests lower it to shrink often.
+    pub shrink_stores_above: Option<usize>,
 }
 
 pub struct World {
@@ -192,6 +196,8 @@ pub struct World {
     /// The largest [`World::footprint`] and live-message count sampled (`perf`).
     pub(crate) peak_footprint: u64,
     pub(crate) peak_live: u64,
+    /// [`World::footprint`] when the run ended.
+    pub(crate) final_footprint: u64,
     /// Whether the model is large enough for cache hints to pay
     /// ([`HINTS_ABOVE_BYTES`]); set from each footprint sample, unless
     /// `RunOptions::cache_hints` forces it (`hints_forced`).
@@ -209,6 +215,11 @@ impl World {
         w.progress = opts.progress;
         w.paranoid = opts.paranoid.then(Box::default);
         w.hints_forced = opts.cache_hints;
+        if let Some(slots) = opts.shrink_stores_above {
+            for b in &mut w.brokers {
+                b.set_shrink_above(slots);
+            }
+        }
         w
     }
 
@@ -288,6 +299,7 @@ impl World {
             events: 0,
             peak_footprint: 0,
             peak_live: 0,
+            final_footprint: 0,
             hints: false,
             hints_forced: None,
             sweep_at: STALE_SWEEP_MIN,
@@ -394,6 +406,7 @@ impl World {
                 )));
             }
             if self.events.is_multiple_of(crate::limits::CHECK_EVERY) {
+                self.give_back_memory();
                 let used = self.sample_footprint();
                 if let Some(m) = watch.check(&self, s, used) {
                     watch.finish(&self);
@@ -402,7 +415,7 @@ impl World {
             }
         };
         watch.finish(&self);
-        self.sample_footprint();
+        self.final_footprint = self.sample_footprint();
         if cfg!(debug_assertions) {
             for b in &self.brokers {
                 b.check_invariants();
@@ -425,6 +438,17 @@ impl World {
     /// decided.
     fn set_hints(&mut self, footprint: u64) {
         self.hints = self.hints_forced.unwrap_or(footprint > HINTS_ABOVE_BYTES);
+    }
+
+    /// After a burst, give back what the event lanes and the queues held
+    /// for it (before the footprint is measured). Changes no result.
+    #[cold]
+    #[inline(never)]
+    fn give_back_memory(&mut self) {
+        self.ev.shrink();
+        for b in &mut self.brokers {
+            b.shrink();
+        }
     }
 
     /// Measure the footprint and live messages now, keep the peaks; the footprint.

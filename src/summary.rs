@@ -139,6 +139,9 @@ pub struct Perf {
     pub peak_model_bytes: u64,
     /// The most messages live at once (delayed, visible or in flight), at the same samples.
     pub peak_live_messages: u64,
+    /// The same estimate when the run ended: after a burst has drained, the
+    /// memory given back shows here.
+    pub final_model_bytes: u64,
 }
 
 /// The run summary. Field order is the JSON key order.
@@ -408,6 +411,7 @@ impl Summary {
         let mut summary = Summary::of(s, &total, total_final, total_cost, stop, w.now(), events, wall_s);
         summary.perf.peak_model_bytes = w.peak_footprint;
         summary.perf.peak_live_messages = w.peak_live;
+        summary.perf.final_model_bytes = w.final_footprint;
         summary.deduplicated = any_fifo.then_some(total.deduplicated + topic_dedup);
         summary.throttled = throttled;
         summary.lambda = lambda;
@@ -532,6 +536,7 @@ impl Summary {
                 peak_rss_bytes: peak_rss_bytes(),
                 peak_model_bytes: 0,
                 peak_live_messages: 0,
+                final_model_bytes: 0,
             },
         }
     }

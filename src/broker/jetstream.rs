@@ -249,6 +249,17 @@ impl JetStream {
         self.store.prefetch(at);
     }
 
+    /// See [`super::Broker::shrink`].
+    pub fn shrink(&mut self) {
+        if self.store.oversized() {
+            self.store.shrink();
+        }
+    }
+
+    pub fn set_shrink_above(&mut self, slots: usize) {
+        self.store.set_shrink_above(slots);
+    }
+
     fn get_mut(&mut self, id: u64) -> Option<&mut Msg> {
         self.store.get_mut(id)
     }
@@ -569,7 +580,9 @@ impl JetStream {
             self.stats.terminated += 1;
         }
         obs.trace(q, now, Kind::Delete, Some(h.id), worker, Some(h.receive), detail);
-        self.remove(h.id, h.at);
+        // The message's slot now (a shrink may have moved it since the delivery).
+        let at = self.store.find(h.at, h.id).expect("matched above");
+        self.remove(h.id, at);
         obs.m[q].deleted += 1;
         DeleteOutcome::Deleted
     }

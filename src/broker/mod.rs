@@ -202,6 +202,29 @@ impl Broker {
         }
     }
 
+    /// Give back memory held for a burst of messages: the store's slab
+    /// (`store.rs`, [`store::Store::shrink`]) and the visible set. Between
+    /// events only. Changes no result.
+    pub fn shrink(&mut self) {
+        match self {
+            Broker::Sqs(b) => b.shrink(),
+            Broker::JetStream(b) => b.shrink(),
+            Broker::NatsCore(_) => {}
+            Broker::PubSub(b) => b.sub_mut().shrink(),
+        }
+    }
+
+    /// Shrink the message store once its slab holds more than four times
+    /// its messages plus `slots` (tests lower it to shrink often).
+    pub fn set_shrink_above(&mut self, slots: usize) {
+        match self {
+            Broker::Sqs(b) => b.set_shrink_above(slots),
+            Broker::JetStream(b) => b.set_shrink_above(slots),
+            Broker::NatsCore(_) => {}
+            Broker::PubSub(b) => b.sub_mut().set_shrink_above(slots),
+        }
+    }
+
     /// Record what became of delivery `h` (decides the next redelivery's cause).
     #[inline]
     pub fn set_fate(&mut self, h: Handle, fate: Fate, now: Nanos) {

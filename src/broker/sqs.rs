@@ -17,7 +17,7 @@
 
 use super::dedup::Dedup;
 use super::sqs_fifo::{GroupDraw, Groups};
-use super::store::{Id48, Store, Stored};
+use super::store::{Id48, Store, Stored, SHRINK_ABOVE};
 use super::throttle::{Action, Throttle};
 use super::{Batch, ChangeOutcome, DeleteOutcome, Delivery, Fate, Handle, SendOutcome, Timer};
 use crate::duration::{Nanos, NS_PER_S};
@@ -236,6 +236,27 @@ impl Sqs {
     #[inline]
     pub fn prefetch(&self, at: u32) {
         self.store.prefetch(at);
+    }
+
+    /// See [`super::Broker::shrink`]: the store's slab, and the visible set.
+    pub fn shrink(&mut self) {
+        if self.store.oversized() {
+            self.store.shrink();
+        }
+        let (len, capacity) = match &self.visible {
+            VisibleSet::OldestSent(heap) => (heap.len(), heap.capacity()),
+            VisibleSet::BecameVisible(queue) => (queue.len(), queue.capacity()),
+        };
+        if capacity > 4 * len + SHRINK_ABOVE {
+            match &mut self.visible {
+                VisibleSet::OldestSent(heap) => heap.shrink_to(2 * len),
+                VisibleSet::BecameVisible(queue) => queue.shrink_to(2 * len),
+            }
+        }
+    }
+
+    pub fn set_shrink_above(&mut self, slots: usize) {
+        self.store.set_shrink_above(slots);
     }
 
     #[inline]
@@ -714,10 +735,12 @@ impl Sqs {
         };
         let qi = self.q;
         let replica_missed = chance(&mut self.rng, self.cfg.broker_duplicate);
-        let Some(m) = self.by_handle_mut(h) else {
+        // The message's slot now (a shrink may have moved it since the receive).
+        let Some(at) = self.store.find(h.at, h.id).filter(|&at| self.store.at(at).state != State::Gone) else {
             obs.trace(q, now, Kind::DeleteStale, Some(h.id), worker, Some(h.receive), "already deleted");
             return DeleteOutcome::Gone;
         };
+        let m = self.store.at_mut(at);
         let current = m.receive_count == h.receive;
         let window_open = current && m.state == State::InFlight;
         let outcome = match policy {
@@ -760,7 +783,7 @@ impl Sqs {
         }
         let state = m.state;
         self.uncount(state);
-        self.remove(h.id, h.at, Kind::Delete, obs, now);
+        self.remove(h.id, at, Kind::Delete, obs, now);
         obs.m[q].deleted += 1;
         DeleteOutcome::Deleted
     }

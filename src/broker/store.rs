@@ -34,6 +34,12 @@
 //! ids it expires. The hash is a fixed multiplication, so runs are
 //! reproducible whatever the process.
 //!
+//! After a burst the slab would keep its peak size, so [`Store::shrink`]
+//! moves the messages of its upper part into free slots below and gives the
+//! rest back once it holds more than four times its messages. A handle
+//! naming a moved message's old slot still finds it, by id
+//! ([`Store::find`]).
+//!
 //! A message stays readable until it is [`Store::free`]d or the front passes
 //! it: a broker that may bring a finished message back (a Pub/Sub ordering
 //! replay) marks it finished and keeps it, and [`Store::drop_front`] frees it
@@ -124,6 +130,11 @@ pub const RING_SLACK: usize = 4096;
 /// full, so that it holds at most 1.25 times the most messages live at once.
 const SLAB_GROWTH_MIN: usize = 256;
 
+/// A slab is shrunk once it has more than four times its messages plus
+/// this many slots (a megabyte or so of messages: small runs never move
+/// one).
+pub const SHRINK_ABOVE: usize = 16_384;
+
 /// Messages of type `M` by id.
 pub struct Store<M> {
     /// Slab slot of message `base + i`; stale once that slot holds another
@@ -139,6 +150,11 @@ pub struct Store<M> {
     free: Vec<u32>,
     /// [`RING_SLACK`] (smaller in tests, to compact often).
     slack: usize,
+    /// [`SHRINK_ABOVE`] (smaller in tests and with `RunOptions::shrink`).
+    shrink_above: u32,
+    /// Whether [`Store::shrink`] has moved a message: from then on a handle
+    /// whose slot no longer holds its message looks it up by id.
+    moved: bool,
 }
 
 impl<M: Stored> Store<M> {
@@ -151,6 +167,8 @@ impl<M: Stored> Store<M> {
             slab: Vec::with_capacity(1024),
             free: Vec::new(),
             slack: RING_SLACK,
+            shrink_above: SHRINK_ABOVE as u32,
+            moved: false,
         }
     }
 
@@ -193,17 +211,45 @@ impl<M: Stored> Store<M> {
         Some(&mut self.slab[s as usize])
     }
 
-    /// Message `id` found at slot `at` (from a handle), unless it was freed:
-    /// no index read. (Id 0, a handle never issued, names no message, even
-    /// at a free slot.)
+    /// The slot of message `id`, named by a handle as `at`, unless the
+    /// message was freed: `at` itself, with no index read, unless
+    /// [`Store::shrink`] moved the message since. (Id 0, a handle never
+    /// issued, names no message, even at a free slot.)
+    #[inline]
+    pub fn find(&self, at: u32, id: u64) -> Option<u32> {
+        match self.slab.get(at as usize) {
+            Some(m) if id != 0 && m.is(id) => Some(at),
+            _ => self.moved_to(id),
+        }
+    }
+
+    /// Where message `id` is, once a handle's slot no longer holds it: found
+    /// by id if a shrink may have moved it, else freed.
+    #[cold]
+    #[inline(never)]
+    fn moved_to(&self, id: u64) -> Option<u32> {
+        if self.moved {
+            self.slot_of(id)
+        } else {
+            None
+        }
+    }
+
+    /// Message `id` found from slot `at` (a handle's), unless it was freed.
     #[inline]
     pub fn get_at(&self, at: u32, id: u64) -> Option<&M> {
-        self.slab.get(at as usize).filter(|m| id != 0 && m.is(id))
+        match self.slab.get(at as usize) {
+            Some(m) if id != 0 && m.is(id) => Some(m),
+            _ => self.moved_to(id).map(|s| &self.slab[s as usize]),
+        }
     }
 
     #[inline]
     pub fn get_at_mut(&mut self, at: u32, id: u64) -> Option<&mut M> {
-        self.slab.get_mut(at as usize).filter(|m| id != 0 && m.is(id))
+        match self.find(at, id) {
+            Some(s) => Some(&mut self.slab[s as usize]),
+            None => None,
+        }
     }
 
     /// The message at slot `at`, found by [`Store::slot_of`] or
@@ -349,6 +395,60 @@ impl<M: Stored> Store<M> {
         if self.index.capacity() > 4 * self.index.len().max(self.slack) {
             self.index.shrink_to(2 * self.index.len().max(self.slack));
         }
+    }
+
+    /// See [`SHRINK_ABOVE`].
+    pub fn set_shrink_above(&mut self, slots: usize) {
+        self.shrink_above = u32::try_from(slots).unwrap_or(u32::MAX);
+    }
+
+    /// Whether the slab holds more than four times its messages (plus
+    /// [`SHRINK_ABOVE`] slots): time to [`Store::shrink`] it.
+    #[inline]
+    pub fn oversized(&self) -> bool {
+        self.slab.len() > 4 * self.len() + self.shrink_above as usize
+    }
+
+    /// Give back the slab beyond twice the messages held (at least a
+    /// quarter of [`SHRINK_ABOVE`] slots stay): each message in
+    /// a slot above that moves to a free slot below, its index or `far`
+    /// entry follows it, and stale index entries that named a slot given
+    /// back now name slot 0 (still stale: no message there has their id).
+    /// Handles that name a moved message's old slot find it by id from now
+    /// on ([`Store::find`]). Costs a pass over the slab and the index, after
+    /// at least three quarters of the slab's messages were freed. Call it
+    /// only between broker operations: a slot found before is not valid
+    /// after. Returns how many messages moved.
+    #[cold]
+    pub fn shrink(&mut self) -> usize {
+        let keep = (2 * self.len()).max(self.shrink_above as usize / 4).min(self.slab.len());
+        let mut free: Vec<u32> = self.free.iter().copied().filter(|&s| (s as usize) < keep).collect();
+        let mut moved = 0;
+        for from in keep..self.slab.len() {
+            let id = self.slab[from].id();
+            if id == 0 {
+                continue;
+            }
+            // Fewer messages are held above `keep` than slots are free below.
+            let to = free.pop().expect("a free slot below for each message above");
+            self.slab.swap(from, to as usize);
+            match id.checked_sub(self.base) {
+                Some(i) => self.index[i as usize] = to,
+                None => *self.far.get_mut(&id).expect("a message before the index is in far") = to,
+            }
+            moved += 1;
+        }
+        self.moved |= moved > 0;
+        for s in self.index.iter_mut() {
+            if *s as usize >= keep {
+                *s = 0;
+            }
+        }
+        self.slab.truncate(keep);
+        self.slab.shrink_to(keep);
+        free.shrink_to_fit();
+        self.free = free;
+        moved
     }
 
     /// The index's front: its id and message (None if freed).
@@ -579,16 +679,47 @@ mod tests {
         s.check_invariants();
     }
 
+    #[test]
+    fn after_a_burst_the_slab_is_given_back_and_handles_still_find_their_messages() {
+        // 100k messages held at once; then all but ten finish, some of the
+        // ten in the slab's top slots.
+        let survivors = [1, 2, 50_000, 99_990, 99_991, 99_995, 99_996, 99_997, 99_999, 100_000];
+        let mut s = store(100_000, |id| survivors.contains(&id));
+        let handles: Vec<(u64, u32)> = survivors.iter().map(|&id| (id, s.slot_of(id).unwrap())).collect();
+        assert!(s.oversized());
+        let full = s.footprint();
+        assert_eq!(s.shrink(), 8, "the messages above the slots kept (message i is at slot i - 1) move");
+        assert!(!s.oversized());
+        assert_eq!(s.slab.capacity(), SHRINK_ABOVE / 4, "twice the messages held, at least a quarter of the threshold");
+        assert!(s.footprint() < full / 10, "{} bytes held after the burst, {full} before", s.footprint());
+        for (id, at) in handles {
+            assert_eq!(s.get_at(at, id).map(|m| m.v), Some([id; 8]), "message {id} from its handle");
+            assert_eq!(s.get(id).map(|m| m.v), Some([id; 8]), "message {id} by id");
+        }
+        assert_eq!(s.get(3), None);
+        assert!((0..100_000).all(|at| s.find(at, 3).is_none()), "a freed message is found from no slot");
+        s.check_invariants();
+        // The store goes on as before.
+        let at = s.push(t(100_001));
+        assert_eq!(s.get_at(at, 100_001).map(|m| m.v[0]), Some(100_001));
+        s.check_invariants();
+    }
+
     static COMPACTIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     static FAR: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    static SHRINKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    static FAR_SHRINKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
     #[test]
-    fn the_property_compacts_and_uses_far() {
-        // The property's cases must reach compaction and far, or it checks
-        // little: run it here and count.
+    fn the_property_compacts_shrinks_and_uses_far() {
+        // The property's cases must reach compaction, far and shrinks that
+        // move messages, or it checks little: run it here and count.
         a_store_agrees_with_a_map_by_id();
         assert!(COMPACTIONS.load(std::sync::atomic::Ordering::Relaxed) > 100, "compactions");
         assert!(FAR.load(std::sync::atomic::Ordering::Relaxed) > 0, "messages in far at the end");
+        // (About 170 and 13 in a run.)
+        assert!(SHRINKS.load(std::sync::atomic::Ordering::Relaxed) > 50, "shrinks that moved messages");
+        assert!(FAR_SHRINKS.load(std::sync::atomic::Ordering::Relaxed) > 0, "... with messages in far");
     }
 
     proptest::proptest! {
@@ -597,13 +728,15 @@ mod tests {
         /// compacted as the brokers do (JetStream's stop id included). Every
         /// held message is found by id and by its slot, every freed one by
         /// neither, and the slab never holds more than 1.25 times the most
-        /// messages held at once (plus its first allocation).
+        /// messages held at once (plus its first allocation). Shrinks move
+        /// messages; their handles still find them.
         #[test]
-        fn a_store_agrees_with_a_map_by_id(ops in proptest::collection::vec((0u8..8, 0u16..1000), 1..3000)) {
+        fn a_store_agrees_with_a_map_by_id(ops in proptest::collection::vec((0u8..9, 0u16..1000), 1..3000)) {
             use std::collections::BTreeMap;
-            let mut s: Store<T> = Store { slack: 16, ..Store::new() };
-            let mut model: BTreeMap<u64, (u32, bool)> = BTreeMap::new(); // id -> (slot, kept finished)
-            let (mut peak, mut stop, mut compactions) = (0usize, u64::MAX, 0);
+            let mut s: Store<T> = Store { slack: 16, shrink_above: 64, ..Store::new() };
+            // id -> (the slot its handle names, kept finished)
+            let mut model: BTreeMap<u64, (u32, bool)> = BTreeMap::new();
+            let (mut peak, mut stop, mut compactions, mut shrinks, mut far_shrinks) = (0usize, u64::MAX, 0, 0, 0);
             for (op, pick) in ops {
                 match op {
                     0..=3 => {
@@ -613,16 +746,37 @@ mod tests {
                     }
                     4..=6 if !model.is_empty() => {
                         let &id = model.keys().nth(pick as usize % model.len()).unwrap();
-                        let (at, kept) = model[&id];
+                        let (handle, kept) = model[&id];
+                        let at = s.find(handle, id).expect("a held message is found from its handle");
                         if op == 6 && !kept {
                             s.at_mut(at).v[7] = u64::MAX; // finished, kept for a replay
-                            model.insert(id, (at, true));
+                            model.insert(id, (handle, true));
                         } else {
                             s.free(at);
                             model.remove(&id);
                         }
                     }
+                    8 if pick % 16 == 0 => {
+                        // A burst ends: all but the newest 20 or fewer of
+                        // the messages in the index finish at once (not
+                        // those in far, so that some stay there).
+                        let base = s.base;
+                        let ids: Vec<u64> =
+                            model.range(base..).rev().map(|(&id, _)| id).skip(usize::from(pick % 320 / 16)).collect();
+                        for id in ids {
+                            let at = s.find(model[&id].0, id).expect("held");
+                            s.free(at);
+                            model.remove(&id);
+                        }
+                    }
                     _ => stop = if pick % 2 == 0 { u64::MAX } else { s.next_id() - u64::from(pick % 50).min(s.next_id() - 1) },
+                }
+                if s.oversized() {
+                    let far = !s.far.is_empty();
+                    let moved = s.shrink();
+                    shrinks += usize::from(moved > 0);
+                    far_shrinks += usize::from(far && moved > 0);
+                    peak = s.len(); // the bound below holds from the shrink on
                 }
                 let gone = |m: &T| m.v[7] == u64::MAX;
                 // Finished messages the front passes are freed (not those
@@ -641,16 +795,23 @@ mod tests {
             }
             for id in 1..s.next_id() {
                 match model.get(&id) {
-                    Some(&(at, _)) => {
-                        proptest::prop_assert_eq!(s.slot_of(id), Some(at));
-                        proptest::prop_assert_eq!(s.get_at(at, id).map(|m| m.v[0]), Some(id));
+                    Some(&(handle, _)) => {
+                        let at = s.slot_of(id);
+                        proptest::prop_assert!(at.is_some());
+                        proptest::prop_assert_eq!(s.find(handle, id), at);
+                        proptest::prop_assert_eq!(s.get_at(handle, id).map(|m| m.v[0]), Some(id));
                     }
-                    None => proptest::prop_assert!(s.get(id).is_none(), "freed message {} found", id),
+                    None => {
+                        proptest::prop_assert!(s.get(id).is_none(), "freed message {} found", id);
+                        proptest::prop_assert!((0..s.slab.len() as u32 + 2).all(|at| s.find(at, id).is_none()));
+                    }
                 }
             }
             proptest::prop_assert!(s.slab.capacity() <= (peak * 5 / 4).max(1024) + SLAB_GROWTH_MIN);
             s.check_invariants();
             COMPACTIONS.fetch_add(compactions, std::sync::atomic::Ordering::Relaxed);
+            SHRINKS.fetch_add(shrinks, std::sync::atomic::Ordering::Relaxed);
+            FAR_SHRINKS.fetch_add(far_shrinks, std::sync::atomic::Ordering::Relaxed);
             FAR.fetch_max(s.far.len(), std::sync::atomic::Ordering::Relaxed);
         }
     }
