@@ -3,8 +3,7 @@
 //! pending events, so a run costs O(events x (messages + events))).
 //!
 //! After each event, for every SQS queue (Standard or FIFO) and Pub/Sub
-//! subscription (which runs on the same `sqs.rs` machinery; JetStream's and
-//! core NATS's counts are checked at the end of the run, as always):
+//! subscription (which runs on the same `sqs.rs` machinery):
 //! - the broker's counts agree with its messages: live, in flight, visible
 //!   or delayed (each message is in exactly one state, so none is both
 //!   visible and in flight), and an in-flight message is hidden until now
@@ -13,7 +12,17 @@
 //!   `Timer::LeaseEnd` carrying its current `timer_gen`) due when its lease
 //!   ends, and no other message has one;
 //! - receive counts only grow;
-//! - nothing is lost or invented: deleted + dlq + expired + lost + live = sent;
+//! - nothing is lost or invented: deleted + dlq + expired + lost + live = sent.
+//!
+//! For every JetStream stream (`JetStream::check_books`): the counts agree
+//! with the messages (live, in flight, queued for redelivery, new exactly
+//! past the consumer's cursor); each in-flight message has exactly one live
+//! AckWait/BackOff timer, due now or later, and no other message has one;
+//! each message awaiting redelivery is on the redelivery queue once;
+//! delivery counts only grow; and the same conservation. (Core NATS's
+//! books are still checked at the end of the run only.)
+//!
+//! And for the consumers:
 //! - workers' slot books balance: busy slots = slots not idle plus Lambda
 //!   pollers holding a batch, and each worker's free list and busy slots
 //!   make its concurrency.
@@ -60,8 +69,25 @@ impl Paranoid {
             if let Some(sqs) = broker.as_sqs() {
                 self.check_queue(w, q as u16, sqs, &timers)?;
             }
+            if let Some(js) = broker.as_jetstream() {
+                self.check_stream(w, q as u16, js)?;
+            }
         }
         Ok(())
+    }
+
+    /// One JetStream stream's books and conservation.
+    fn check_stream(&mut self, w: &World, q: u16, js: &crate::broker::jetstream::JetStream) -> Result<(), String> {
+        let mut timers: HashMap<u64, Vec<(u32, u64)>> = HashMap::new();
+        for (t, e) in w.ev.pending() {
+            if let Event::Broker { q: tq, t: Timer::LeaseEnd { id, gen } } = e {
+                if tq == q {
+                    timers.entry(id).or_default().push((gen, t));
+                }
+            }
+        }
+        let live = js.check_books(w.now(), &timers, &mut self.receive_counts)?;
+        conservation(w, q, live)
     }
 
     /// One SQS queue's messages, counts and conservation.
@@ -120,16 +146,21 @@ impl Paranoid {
                 sqs.visible_or_delayed()
             ));
         }
-        let m = &w.obs.m[q as usize];
-        let settled = m.deleted + m.dlq + m.expired + m.lost;
-        if settled + live != m.sent {
-            return Err(format!(
-                "queue {q}: conservation: deleted {} + dlq {} + expired {} + lost {} + live {live} != sent {}",
-                m.deleted, m.dlq, m.expired, m.lost, m.sent
-            ));
-        }
-        Ok(())
+        conservation(w, q, live)
     }
+}
+
+/// Nothing lost or invented on queue `q`, which holds `live` messages.
+fn conservation(w: &World, q: u16, live: u64) -> Result<(), String> {
+    let m = &w.obs.m[q as usize];
+    let settled = m.deleted + m.dlq + m.expired + m.lost;
+    if settled + live != m.sent {
+        return Err(format!(
+            "queue {q}: conservation: deleted {} + dlq {} + expired {} + lost {} + live {live} != sent {}",
+            m.deleted, m.dlq, m.expired, m.lost, m.sent
+        ));
+    }
+    Ok(())
 }
 
 fn check_slots(w: &World) -> Result<(), String> {

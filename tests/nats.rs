@@ -539,7 +539,10 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
     /// Final states sum to `sent` (checked by every run: a violation is an
-    /// error), nothing is left once drained, and a rerun is byte-identical.
+    /// error), nothing is left once drained, and a rerun is byte-identical;
+    /// the rerun checks the stream's books after every event (`--paranoid`:
+    /// counts, one live AckWait timer per delivered message, the redelivery
+    /// queue, delivery counts, conservation).
     #[test]
     fn random_jetstream_runs_conserve_and_repeat(f in js()) {
         let text = js_scenario(&f);
@@ -557,7 +560,7 @@ proptest! {
             let l = &j["nats"]["late_acks"];
             prop_assert_eq!((l["ack"].as_u64(), l["progress"].as_u64(), l["nak"].as_u64()), (Some(0), Some(0), Some(0)));
         }
-        let b = run_text(&text, &[]);
+        let b = run_text_paranoid(&text, &[]);
         prop_assert_eq!(json_without_perf(&a), json_without_perf(&b));
     }
 }

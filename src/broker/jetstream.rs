@@ -611,6 +611,79 @@ impl JetStream {
         }
     }
 
+    /// The books `--paranoid` checks after every event (`paranoid.rs`), the
+    /// first broken one described: the counts agree with the messages (live,
+    /// in flight, queued for redelivery, new exactly past the cursor, none
+    /// finished but held); an in-flight message has exactly one live
+    /// AckWait/BackOff timer (`timers`: the pending `LeaseEnd` timers by
+    /// message, as (gen, due)), due now or later, and no other message has
+    /// one; a message queued for redelivery is on the redelivery queue
+    /// exactly once with its generation; delivery counts only grow
+    /// (`seen`: the last count seen per message). Returns the live count.
+    pub fn check_books(
+        &self,
+        now: Nanos,
+        timers: &std::collections::HashMap<u64, Vec<(u32, Nanos)>>,
+        seen: &mut std::collections::HashMap<(u16, u64), u32>,
+    ) -> Result<u64, String> {
+        let mut queued: std::collections::HashMap<u64, u32> = std::collections::HashMap::new();
+        for &(id, gen) in &self.rdq {
+            if self.get(id).is_some_and(|m| m.state == State::Redeliver && m.gen == gen) {
+                *queued.entry(id).or_insert(0) += 1;
+            }
+        }
+        let (mut live, mut in_flight, mut redeliver, mut new) = (0u64, 0u64, 0u64, 0u64);
+        for (id, m) in self.store.iter() {
+            live += 1;
+            let last = seen.entry((self.q, id)).or_insert(0);
+            if m.dc < *last {
+                return Err(format!("message {id}'s delivery count went down from {last} to {}", m.dc));
+            }
+            *last = m.dc;
+            let live_timers: Vec<Nanos> =
+                timers.get(&id).into_iter().flatten().filter(|(gen, _)| *gen == m.gen).map(|&(_, t)| t).collect();
+            if (m.state == State::New) != (id >= self.cursor) {
+                return Err(format!("message {id} is {:?} and the cursor is at {}", m.state, self.cursor));
+            }
+            match m.state {
+                State::InFlight => {
+                    in_flight += 1;
+                    match live_timers.as_slice() {
+                        [t] if *t >= now => {}
+                        [t] => {
+                            return Err(format!("in-flight message {id}'s AckWait timer was due at {t}, before now"))
+                        }
+                        ts => return Err(format!("in-flight message {id} has {} live AckWait timers", ts.len())),
+                    }
+                }
+                State::Redeliver | State::New => {
+                    if m.state == State::Redeliver {
+                        redeliver += 1;
+                        let n = queued.get(&id).copied().unwrap_or(0);
+                        if n != 1 {
+                            return Err(format!("message {id} awaits redelivery but is queued {n} times"));
+                        }
+                    } else {
+                        new += 1;
+                    }
+                    if !live_timers.is_empty() {
+                        return Err(format!("message {id} is {:?} but has a live AckWait timer", m.state));
+                    }
+                }
+                State::Gone => return Err(format!("finished message {id} is still held")),
+            }
+        }
+        let counts = (self.live, self.in_flight, self.redeliver, self.store.next_id() - self.cursor);
+        if counts != (live, in_flight, redeliver, new) {
+            return Err(format!(
+                "stream {}: counts (live, in flight, redeliver, new) {counts:?} disagree with its messages {:?}",
+                self.q,
+                (live, in_flight, redeliver, new)
+            ));
+        }
+        Ok(live)
+    }
+
     /// Internal consistency (debug builds and tests).
     pub fn check_invariants(&self) {
         self.store.check_invariants();
