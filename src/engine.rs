@@ -90,10 +90,10 @@ enum Next {
     Lane(usize),
 }
 
-/// Pending events and the simulated clock.
 /// See [`Events::shrink`] (96 KiB of entries).
 const LANE_SHRINK_ABOVE: usize = 4096;
 
+/// Pending events and the simulated clock.
 pub struct Events<E> {
     heap: RadixHeap<E>,
     lanes: Vec<Lane>,

@@ -452,7 +452,8 @@ pub struct Handle {
     pub id: u64,
     pub receive: u32,
     /// Where the broker keeps the message (its slot in `store.rs`), so that
-    /// a reply finds it without a lookup by id; 0 where unused.
+    /// a reply finds it without a lookup by id (unless a shrink has moved
+    /// it since: then by id); 0 where unused.
     pub at: u32,
 }
 

@@ -150,7 +150,8 @@ pub struct Store<M> {
     free: Vec<u32>,
     /// [`RING_SLACK`] (smaller in tests, to compact often).
     slack: usize,
-    /// [`SHRINK_ABOVE`] (smaller in tests and with `RunOptions::shrink`).
+    /// [`SHRINK_ABOVE`] (smaller in tests and with
+    /// `RunOptions::shrink_stores_above`).
     shrink_above: u32,
     /// Whether [`Store::shrink`] has moved a message: from then on a handle
     /// whose slot no longer holds its message looks it up by id.
