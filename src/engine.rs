@@ -239,7 +239,7 @@ impl<E: Pack + Copy> Events<E> {
     }
 
     /// Give back lane memory after a burst: a lane whose capacity is more
-    /// than four times its entries plus [`LANE_SHRINK_ABOVE`] is cut to
+    /// than four times its entries plus `LANE_SHRINK_ABOVE` is cut to
     /// twice its entries (the radix heap frees its large buckets as they
     /// empty). The entries stay as they are.
     pub fn shrink(&mut self) {
