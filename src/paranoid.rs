@@ -19,8 +19,14 @@
 //! past the consumer's cursor); each in-flight message has exactly one live
 //! AckWait/BackOff timer, due now or later, and no other message has one;
 //! each message awaiting redelivery is on the redelivery queue once;
-//! delivery counts only grow; and the same conservation. (Core NATS's
-//! books are still checked at the end of the run only.)
+//! delivery counts only grow; and the same conservation.
+//!
+//! For every core NATS subject (`NatsCore::check_books`): the counts agree
+//! with the messages (buffered, in handlers); each subscription's buffer
+//! lists, in order, exactly the messages buffered for it, none when its
+//! connection is closed; its pending count and bytes are its buffer plus
+//! its handlers; and conservation, counting the messages the broker settled
+//! itself (consumed, failed).
 //!
 //! And for the consumers:
 //! - workers' slot books balance: busy slots = slots not idle plus Lambda
@@ -71,6 +77,10 @@ impl Paranoid {
             }
             if let Some(js) = broker.as_jetstream() {
                 self.check_stream(w, q as u16, js)?;
+            }
+            if let Some(nats) = broker.as_nats_core() {
+                let live = nats.check_books()?;
+                conservation(w, q as u16, live + nats.settled_count())?;
             }
         }
         Ok(())

@@ -366,6 +366,13 @@ impl Broker {
 
     /// The SQS queue behind this broker: an SQS queue, or the `sqs.rs`
     /// machinery a Pub/Sub subscription runs on (`--paranoid` checks).
+    pub fn as_nats_core(&self) -> Option<&nats_core::NatsCore> {
+        match self {
+            Broker::NatsCore(b) => Some(b),
+            _ => None,
+        }
+    }
+
     pub fn as_jetstream(&self) -> Option<&jetstream::JetStream> {
         match self {
             Broker::JetStream(b) => Some(b),

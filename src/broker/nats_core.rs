@@ -332,6 +332,69 @@ impl NatsCore {
         }
     }
 
+    /// The books `--paranoid` checks after every event (`paranoid.rs`), the
+    /// first broken one described: the counts agree with the messages
+    /// (buffered, in handlers, live); each subscription's buffer lists, in
+    /// order, messages buffered for it, and the buffers together list every
+    /// buffered message; a closed connection buffers nothing; a
+    /// subscription's pending count and bytes are its buffer plus the
+    /// messages in its handlers (the client counts a message until its
+    /// callback returns). Returns the live count.
+    pub fn check_books(&self) -> Result<u64, String> {
+        let count = |s: State| self.ring.iter().filter(|m| m.state == s).count() as u64;
+        let (buffered, handling) = (count(State::Buffered), count(State::Handling));
+        if (self.buffered, self.handling, self.live) != (buffered, handling, buffered + handling) {
+            return Err(format!(
+                "subject {}: counts (buffered, handling, live) {:?} disagree with its messages {:?}",
+                self.q,
+                (self.buffered, self.handling, self.live),
+                (buffered, handling, buffered + handling)
+            ));
+        }
+        let mut in_handlers = vec![0u64; self.subs.len()];
+        for m in self.ring.iter().filter(|m| m.state == State::Handling) {
+            in_handlers[m.sub as usize] += 1;
+        }
+        let mut listed = 0u64;
+        for (i, s) in self.subs.iter().enumerate() {
+            let mut last = 0;
+            for &id in &s.buf {
+                let held = id.checked_sub(self.base).and_then(|k| self.ring.get(k as usize));
+                if id <= last || !held.is_some_and(|m| m.state == State::Buffered && m.sub as usize == i) {
+                    return Err(format!(
+                        "{}'s buffer lists message {id}, which is not buffered for it in order",
+                        s.name
+                    ));
+                }
+                last = id;
+            }
+            listed += s.buf.len() as u64;
+            if !s.connected && !s.buf.is_empty() {
+                return Err(format!("{} is disconnected but buffers {} messages", s.name, s.buf.len()));
+            }
+            let pending = s.buf.len() as u64 + in_handlers[i];
+            if (s.pending_msgs, s.pending_bytes) != (pending, pending * self.cfg.nats.payload_bytes) {
+                return Err(format!(
+                    "{}: pending {} messages, {} bytes, but {} buffered and {} in handlers",
+                    s.name,
+                    s.pending_msgs,
+                    s.pending_bytes,
+                    s.buf.len(),
+                    in_handlers[i]
+                ));
+            }
+        }
+        if listed != buffered {
+            return Err(format!("buffers list {listed} messages, {buffered} are buffered"));
+        }
+        Ok(self.live)
+    }
+
+    /// Core NATS's messages settled outside the metrics: consumed and failed.
+    pub fn settled_count(&self) -> u64 {
+        self.consumed + self.failed
+    }
+
     /// Internal consistency (debug builds and tests).
     pub fn check_invariants(&self) {
         let count = |s: State| self.ring.iter().filter(|m| m.state == s).count() as u64;
