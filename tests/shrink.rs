@@ -9,28 +9,19 @@
 //! scenarios are also `--paranoid` (every broker's invariants after every
 //! event; a minute for the burst alone, so not there).
 
-use dupsim::trace::{MemoryBuffer, Trace};
-use dupsim::{Override, RunOptions, Source};
-use std::path::Path;
+mod common;
+use common::trace_and_summary_of_file;
+use dupsim::RunOptions;
 
 /// The trace text and the summary JSON without `perf` of `path` with
 /// `sets`, shrinking at once (`forced`) or by default.
 fn run(path: &str, sets: &[&str], forced: bool) -> (String, String) {
-    let source = Source::load(Path::new(path)).unwrap();
-    let overrides: Vec<Override> = sets.iter().map(|s| Override::parse(s).unwrap()).collect();
-    let scenario = source.resolve(&overrides, None).unwrap();
-    let buf = MemoryBuffer::default();
     let opts = RunOptions {
-        trace: Some(Trace::new(Box::new(buf.clone()))),
         shrink_stores_above: forced.then_some(0),
         paranoid: forced && !path.contains("/bench/"),
         ..Default::default()
     };
-    let (summary, trace) = dupsim::run(&scenario, opts).unwrap_or_else(|e| panic!("{path}: {e}"));
-    trace.unwrap().finish().unwrap();
-    let mut json = summary.to_json();
-    json.as_object_mut().unwrap().remove("perf");
-    (buf.text(), serde_json::to_string(&json).unwrap())
+    trace_and_summary_of_file(path, sets, opts)
 }
 
 #[test]

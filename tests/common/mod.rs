@@ -63,6 +63,20 @@ pub fn trace_run(text: &str, sets: &[&str]) -> (Vec<String>, Summary) {
     (buf.text().lines().skip(1).map(str::to_string).collect(), summary)
 }
 
+/// The whole trace text and the summary JSON without `perf` of the scenario
+/// file at `path` with overrides, run with `opts` (its trace replaced): for
+/// tests that an option changes no result.
+pub fn trace_and_summary_of_file(path: &str, sets: &[&str], opts: dupsim::RunOptions) -> (String, String) {
+    let source = Source::load(Path::new(path)).unwrap();
+    let overrides: Vec<Override> = sets.iter().map(|s| Override::parse(s).unwrap()).collect();
+    let scenario = source.resolve(&overrides, None).unwrap();
+    let buf = MemoryBuffer::default();
+    let opts = dupsim::RunOptions { trace: Some(Trace::new(Box::new(buf.clone()))), ..opts };
+    let (summary, trace) = dupsim::run(&scenario, opts).unwrap_or_else(|e| panic!("{path}: {e}"));
+    trace.unwrap().finish().unwrap();
+    (buf.text(), json_without_perf(&summary))
+}
+
 /// Trace rows equal to `want`, with both listed on failure.
 pub fn assert_rows(got: &[String], want: &[&str]) {
     let got: Vec<&str> = got.iter().map(String::as_str).collect();
