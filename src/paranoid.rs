@@ -80,7 +80,8 @@ impl Paranoid {
             }
             if let Some(nats) = broker.as_nats_core() {
                 let live = nats.check_books()?;
-                conservation(w, q as u16, live + nats.settled_count())?;
+                let (consumed, failed) = nats.settled();
+                conservation(w, q as u16, live + consumed + failed)?;
             }
         }
         Ok(())

@@ -390,11 +390,6 @@ impl NatsCore {
         Ok(self.live)
     }
 
-    /// Core NATS's messages settled outside the metrics: consumed and failed.
-    pub fn settled_count(&self) -> u64 {
-        self.consumed + self.failed
-    }
-
     /// Internal consistency (debug builds and tests).
     pub fn check_invariants(&self) {
         let count = |s: State| self.ring.iter().filter(|m| m.state == s).count() as u64;

@@ -32,9 +32,9 @@ const EXP_V: f64 = 0.003949659822581557;
 /// One ziggurat: `x[i]` is the right edge of layer i (decreasing; `x[0]` is
 /// the width a rectangle of the base layer's area would have, `x[256]` is
 /// 0) and `f[i]` the density at `x[i]`, unnormalised (increasing to 1).
-pub(super) struct Table {
-    pub x: [f64; LAYERS + 1],
-    pub f: [f64; LAYERS + 1],
+struct Table {
+    x: [f64; LAYERS + 1],
+    f: [f64; LAYERS + 1],
 }
 
 impl Table {
@@ -72,8 +72,8 @@ fn exp_inv(y: f64) -> f64 {
     -libm::log(y)
 }
 
-pub(super) static NORM: LazyLock<Table> = LazyLock::new(|| Table::build(NORM_R, NORM_V, norm_pdf, norm_inv));
-pub(super) static EXP: LazyLock<Table> = LazyLock::new(|| Table::build(EXP_R, EXP_V, exp_pdf, exp_inv));
+static NORM: LazyLock<Table> = LazyLock::new(|| Table::build(NORM_R, NORM_V, norm_pdf, norm_inv));
+static EXP: LazyLock<Table> = LazyLock::new(|| Table::build(EXP_R, EXP_V, exp_pdf, exp_inv));
 
 /// 2^-53: a 53-bit integer times this is in [0, 1).
 const TO_UNIT: f64 = 1.0 / (1u64 << 53) as f64;
