@@ -8,7 +8,7 @@
 //! than the optional trace writer, no clock reads.
 
 use crate::broker::sns::SnsTopic;
-use crate::broker::{Broker, Handle, Timer};
+use crate::broker::{Batch, Broker, Handle, Timer};
 use crate::consumer::lambda::{Esm, LambdaTimer};
 use crate::dependency::DependencyState;
 use crate::duration::Nanos;
@@ -189,6 +189,11 @@ pub struct World {
     pub(crate) stores: Vec<Store>,
     /// Parked long polls, per queue.
     pub(crate) waiters: Vec<VecDeque<Waiter>>,
+    /// The messages of the receive being answered (one at a time: the
+    /// broker fills it, the worker takes them into its slots at once).
+    pub(crate) inbox: Batch,
+    /// Receive responses travelling to their workers.
+    pub(crate) inboxes: crate::worker::Inboxes,
     pub(crate) busy_slots: u64,
     pub(crate) redrives_left: usize,
     pub(crate) seed: u64,
@@ -293,6 +298,8 @@ impl World {
                 .collect(),
             stores: s.queues.iter().map(|_| Store::new(s.idempotency.clone())).collect(),
             waiters: s.queues.iter().map(|_| VecDeque::new()).collect(),
+            inbox: Batch::default(),
+            inboxes: crate::worker::Inboxes::default(),
             busy_slots: 0,
             redrives_left: s.queues.iter().map(|q| q.redrive_at_ns.len()).sum(),
             seed,
@@ -320,11 +327,11 @@ impl World {
         w.ev.at(0, Event::Produce);
         for (i, worker) in w.workers.iter().enumerate() {
             // A worker starting at 0 is subscribed before the first publish.
-            let at_start = s.workers[worker.group].start_at_ns == 0;
-            w.brokers[worker.queue].add_subscriber(i as u32, &worker.name, at_start);
+            let at_start = s.workers[worker.group as usize].start_at_ns == 0;
+            w.brokers[worker.queue as usize].add_subscriber(i as u32, &worker.name, at_start);
         }
         for (i, worker) in w.workers.iter().enumerate() {
-            let g = &s.workers[worker.group];
+            let g = &s.workers[worker.group as usize];
             w.ev.at(g.start_at_ns, Event::WorkerStart { w: i as u32 });
             for &t in &g.crash.at_ns {
                 w.ev.at(t, Event::ScriptedCrash { w: i as u32 });

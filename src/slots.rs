@@ -10,6 +10,10 @@
 
 use crate::worker::Slot;
 
+/// The bytes at the start of [`Slots`] that the first slot's events touch:
+/// the free list's head and the first slot.
+pub const HOT_BYTES: usize = std::mem::offset_of!(Slots, rest);
+
 #[repr(C)]
 pub struct Slots {
     /// Free slots: `free_len` of them, the bottom one in `free_first`.

@@ -53,7 +53,7 @@ pub struct Slot {
     pub started_ns: Nanos,
     pub step: u32,
     /// Why the current step failed, if it did.
-    pub failed: Option<&'static str>,
+    pub failed: Option<attempt::StepFailure>,
     pub check: Check,
     /// claim_first: this attempt holds the claim.
     pub claimed: bool,
@@ -90,39 +90,77 @@ impl Default for Slot {
     }
 }
 
-/// One consumer process. The fields an event touches come first, so that
-/// they share the first few cache lines (`repr(C)` keeps the order; with
-/// 20,000 workers each worker is out of cache when its next event comes,
-/// issue 17): flags and counters, then the random stream and the first slot,
-/// then the inbox's first deliveries. The name and rarely used parts last.
+/// One consumer process, in four cache lines. The fields an event touches
+/// come first (`repr(C)` keeps the order; with 20,000 workers each worker is
+/// out of cache when its next event comes, issue 17): flags and counters,
+/// the random stream, the free list and the first slot, the name; then the
+/// parts only some groups use. A receive's messages do not stay here: they
+/// pass through the world's inbox, and wait in [`Inboxes`] only while a
+/// response travels.
 #[repr(C, align(64))]
 pub struct Worker {
     pub alive: bool,
     pub polling: bool,
     pub parked: bool,
     pub response_lost: bool,
-    pub inbox_in_flight: bool,
+    /// The receive response in flight to the worker: its place in
+    /// [`Inboxes`] ([`NO_INBOX`]: none).
+    pub inbox: u32,
     pub poll_gen: u32,
     pub life: u32,
-    pub group: usize,
+    /// The worker's group (an index into the scenario's groups).
+    pub group: u32,
     /// The queue the worker's group consumes.
-    pub queue: usize,
-    pub want: usize,
+    pub queue: u32,
+    pub want: u32,
     pub poll_start_ns: Nanos,
     pub down_ns: Nanos,
-    /// Most messages held at once: Pub/Sub flow control (`max_messages`),
-    /// else no cap beyond the slots.
-    pub max_outstanding: usize,
+    pub name: String,
     pub rng: Stream,
     /// The concurrency slots and the free list (`slots.rs`).
     pub slots: crate::slots::Slots,
-    /// The last receive's messages; `inbox_in_flight` while its response
-    /// travels. Inline: boxing it (one allocation more per worker visit)
-    /// measured 3% slower with 20,000 workers.
-    pub inbox: Batch,
-    pub name: String,
     /// Only for a group with random crashes (`crash.mtbf`).
     pub crash_rng: Option<Box<Stream>>,
+}
+
+/// No receive response in flight.
+pub const NO_INBOX: u32 = u32::MAX;
+
+/// The batches of receive responses still travelling to their workers
+/// (a network delay on the response): a slab, so that a worker's place
+/// costs it four bytes and a delivery no allocation once warm.
+#[derive(Default)]
+pub struct Inboxes {
+    batches: Vec<Batch>,
+    free: Vec<u32>,
+}
+
+impl Inboxes {
+    /// Keep `batch` until [`Inboxes::take`]; its place.
+    pub fn put(&mut self, batch: &Batch) -> u32 {
+        match self.free.pop() {
+            Some(i) => {
+                self.batches[i as usize] = *batch;
+                i
+            }
+            None => {
+                self.batches.push(*batch);
+                (self.batches.len() - 1) as u32
+            }
+        }
+    }
+
+    /// The batch kept at `i`, which is free again.
+    pub fn take(&mut self, i: u32) -> Batch {
+        debug_assert!(!self.free.contains(&i), "inbox {i} taken twice");
+        self.free.push(i);
+        self.batches[i as usize]
+    }
+
+    /// Bytes held (for the model's footprint).
+    pub fn bytes(&self) -> usize {
+        self.batches.capacity() * std::mem::size_of::<Batch>() + self.free.capacity() * 4
+    }
 }
 
 /// Processing times observed by one worker group, for adaptive heartbeats.
@@ -176,15 +214,13 @@ pub fn adaptive_extend_ns(p99_ns: f64, multiple: f64, min_extend_ns: Nanos) -> N
 }
 
 /// The bytes of a worker that a receive, a step and a delete touch: its
-/// first five cache lines (see [`Worker`]).
-const HOT_LINES: usize = 5;
+/// first three cache lines (see [`Worker`]).
+const HOT_LINES: usize = 3;
 
-// The flags, the stream, the first slot and the inbox's first delivery fit
-// in the hot lines.
-const _: () = assert!(
-    std::mem::offset_of!(Worker, inbox) + std::mem::offset_of!(Batch, items) + std::mem::size_of::<Delivery>()
-        <= 64 * HOT_LINES
-);
+// The flags, the name, the stream, the free list and the first slot fit in
+// the hot lines, and a worker in four.
+const _: () = assert!(std::mem::offset_of!(Worker, slots) + crate::slots::HOT_BYTES <= 64 * HOT_LINES);
+const _: () = assert!(std::mem::size_of::<Worker>() <= 256);
 
 impl Worker {
     /// Start loading the worker's busy fields into the cache (a hint; see
@@ -214,8 +250,8 @@ impl Worker {
                     rng: stream(seed, &format!("worker:{name}")),
                     crash_rng: group.crash.mtbf_ns.map(|_| Box::new(stream(seed, &format!("crash:{name}")))),
                     name,
-                    group: g,
-                    queue: group.queue,
+                    group: g as u32,
+                    queue: group.queue as u32,
                     alive: false,
                     polling: false,
                     parked: false,
@@ -225,13 +261,8 @@ impl Worker {
                     poll_start_ns: 0,
                     response_lost: false,
                     down_ns: 0,
-                    inbox: Batch::default(),
-                    inbox_in_flight: false,
+                    inbox: NO_INBOX,
                     slots: crate::slots::Slots::new(group.concurrency),
-                    max_outstanding: match &group.heartbeat {
-                        Heartbeat::PubsubLease(l) => l.max_messages as usize,
-                        _ => usize::MAX,
-                    },
                 });
             }
         }
@@ -241,19 +272,19 @@ impl Worker {
 
 impl World {
     fn group_of(&self, w: u32) -> &crate::scenario::WorkerGroup {
-        &self.groups[self.workers[w as usize].group]
+        &self.groups[self.workers[w as usize].group as usize]
     }
 
     /// The queue worker `w` consumes.
     #[inline]
     fn q(&self, w: u32) -> usize {
-        self.workers[w as usize].queue
+        self.workers[w as usize].queue as usize
     }
 
     /// The handler worker `w` runs.
     #[inline]
     fn handler_of(&self, w: u32) -> usize {
-        self.group_handler[self.workers[w as usize].group]
+        self.group_handler[self.workers[w as usize].group as usize]
     }
 
     pub(crate) fn on_worker_start(&mut self, w: u32) {
@@ -268,12 +299,17 @@ impl World {
 
     /// Start a receive call if the worker is alive, idle-polling and has room.
     fn poll(&mut self, w: u32) {
-        let max = self.group_of(w).receive.max as usize;
-        let wait = self.group_of(w).receive.wait_ns;
-        let worker = &mut self.workers[w as usize];
+        let group = self.group_of(w);
+        let (max, wait) = (group.receive.max, group.receive.wait_ns);
         // Pub/Sub flow control: at most max_messages outstanding per client.
-        let outstanding = worker.slots.len() - worker.slots.free();
-        let room = worker.slots.free().min(worker.max_outstanding.saturating_sub(outstanding));
+        let max_outstanding = match &group.heartbeat {
+            Heartbeat::PubsubLease(l) => l.max_messages,
+            _ => u32::MAX,
+        };
+        let worker = &mut self.workers[w as usize];
+        let free = worker.slots.free() as u32;
+        let outstanding = worker.slots.len() as u32 - free;
+        let room = free.min(max_outstanding.saturating_sub(outstanding));
         if !worker.alive || worker.polling || room == 0 {
             return;
         }
@@ -327,16 +363,16 @@ impl World {
         if worker.poll_gen != gen {
             // The worker crashed after sending this request: the broker still
             // hands out a message, to nobody.
-            let mut batch = Batch::default();
-            broker.receive(&mut self.ev, &mut self.obs, 1, vt, &worker.name, wait == 0, &mut batch);
-            for d in batch.as_slice() {
+            broker.receive(&mut self.ev, &mut self.obs, 1, vt, &worker.name, wait == 0, &mut self.inbox);
+            for d in self.inbox.as_slice() {
                 broker.set_fate(d.handle, Fate::Crashed, now);
             }
-            self.bill_receive(q, batch.len);
+            self.bill_receive(q, self.inbox.len);
             return;
         }
-        broker.receive(&mut self.ev, &mut self.obs, worker.want, vt, &worker.name, wait == 0, &mut worker.inbox);
-        if worker.inbox.len > 0 || wait == 0 {
+        let want = worker.want as usize;
+        broker.receive(&mut self.ev, &mut self.obs, want, vt, &worker.name, wait == 0, &mut self.inbox);
+        if self.inbox.len > 0 || wait == 0 {
             self.respond(w, gen);
         } else {
             worker.parked = true;
@@ -387,10 +423,11 @@ impl World {
             if !worker.parked_on(waiter.gen) {
                 continue;
             }
-            let vt = self.groups[worker.group].receive.visibility_timeout_ns;
+            let vt = self.groups[worker.group as usize].receive.visibility_timeout_ns;
             let broker = &mut self.brokers[q];
-            broker.receive(&mut self.ev, &mut self.obs, worker.want, vt, &worker.name, false, &mut worker.inbox);
-            if worker.inbox.len == 0 {
+            let want = worker.want as usize;
+            broker.receive(&mut self.ev, &mut self.obs, want, vt, &worker.name, false, &mut self.inbox);
+            if self.inbox.len == 0 {
                 // Every visible message went to the DLQ or expired: keep waiting.
                 self.waiters[q].push_front(waiter);
                 return;
@@ -413,8 +450,9 @@ impl World {
                 continue;
             }
             let broker = &mut self.brokers[q];
-            broker.receive(&mut self.ev, &mut self.obs, worker.want, None, &worker.name, false, &mut worker.inbox);
-            if worker.inbox.len > 0 {
+            let want = worker.want as usize;
+            broker.receive(&mut self.ev, &mut self.obs, want, None, &worker.name, false, &mut self.inbox);
+            if self.inbox.len > 0 {
                 worker.parked = false;
                 let gen = worker.poll_gen;
                 self.respond(w, gen);
@@ -426,53 +464,65 @@ impl World {
         let worker = &mut self.workers[w as usize];
         if worker.parked_on(gen) {
             worker.parked = false;
-            worker.inbox.len = 0;
+            self.inbox.len = 0;
             self.respond(w, gen);
         }
     }
 
-    /// The broker answers a receive (the batch is in the worker's inbox).
+    /// The broker answers a receive (the batch is in the world's inbox).
     fn respond(&mut self, w: u32, gen: u32) {
         let now = self.ev.now();
         let q = self.q(w);
-        self.bill_receive(q, self.workers[w as usize].inbox.len);
+        self.bill_receive(q, self.inbox.len);
         let worker = &mut self.workers[w as usize];
-        if worker.inbox.len == 0 {
+        if self.inbox.len == 0 {
             self.obs.m[q].api.empty_receive += 1;
         }
         if !worker.alive || worker.poll_gen != gen {
-            for d in worker.inbox.as_slice() {
+            for d in self.inbox.as_slice() {
                 self.brokers[q].set_fate(d.handle, Fate::Crashed, now);
             }
             return;
         }
         if worker.response_lost {
-            for d in worker.inbox.as_slice() {
+            for d in self.inbox.as_slice() {
                 self.brokers[q].set_fate(d.handle, Fate::ReceiveLost, now);
             }
-            let wait = self.groups[worker.group].receive.wait_ns;
+            let wait = self.groups[worker.group as usize].receive.wait_ns;
             let at = (worker.poll_start_ns + wait + self.net.timeout_ns()).max(now);
             self.ev.at(at, Event::Poll { w, gen });
         } else if worker.down_ns == 0 {
-            self.on_receive_done(w, gen);
+            self.take_inbox(w);
         } else {
-            worker.inbox_in_flight = true;
+            debug_assert_eq!(worker.inbox, NO_INBOX, "a second response in flight to one worker");
+            worker.inbox = self.inboxes.put(&self.inbox);
             self.ev.after(worker.down_ns, Event::ReceiveDone { w, gen });
         }
     }
 
+    /// A receive response reaches the worker after its network delay.
     pub(crate) fn on_receive_done(&mut self, w: u32, gen: u32) {
         let worker = &mut self.workers[w as usize];
         if worker.poll_gen != gen || !worker.alive {
             return; // the crash already settled these messages
         }
-        worker.inbox_in_flight = false;
+        debug_assert_ne!(worker.inbox, NO_INBOX, "a response arrived that was not in flight");
+        self.inbox = self.inboxes.take(worker.inbox);
+        worker.inbox = NO_INBOX;
+        self.take_inbox(w);
+    }
+
+    /// The worker takes the received messages (the world's inbox) into
+    /// its slots, and polls again.
+    fn take_inbox(&mut self, w: u32) {
+        let worker = &mut self.workers[w as usize];
         worker.polling = false;
-        let received = worker.inbox.len;
-        let ordered = self.brokers[worker.queue].ordered();
+        let gen = worker.poll_gen;
+        let received = self.inbox.len;
+        let ordered = self.brokers[worker.queue as usize].ordered();
         let mut previous: Option<(u32, u32)> = None;
         for i in 0..received {
-            let d = self.workers[w as usize].inbox.items[i];
+            let d = self.inbox.items[i];
             let after = previous.filter(|&(_, g)| ordered && g == d.group).map(|(s, _)| s);
             let Some(s) = self.start_attempt(w, d, after.is_some()) else { continue };
             if let Some(p) = after {
@@ -606,8 +656,8 @@ impl World {
 
     pub(crate) fn on_step_done(&mut self, w: u32, s: u32, gen: u32) {
         let Some(slot) = self.live_slot(w, s, gen) else { return };
-        if let Some(reason) = slot.failed {
-            return self.attempt_failed(w, s, reason);
+        if let Some(failure) = slot.failed {
+            return self.attempt_failed(w, s, failure.reason());
         }
         let i = slot.step as usize;
         let handler = &self.handlers[self.handler_of(w)];
@@ -649,7 +699,7 @@ impl World {
             return; // never started
         }
         let took = self.ev.now().saturating_sub(slot.started_ns).max(1);
-        let g = self.workers[w as usize].group;
+        let g = self.workers[w as usize].group as usize;
         if matches!(self.groups[g].heartbeat, Heartbeat::Adaptive { .. }) {
             self.observed[g].record(took);
         }
@@ -662,7 +712,7 @@ impl World {
         let q = self.q(w);
         let slot = self.workers[w as usize].slots[s as usize];
         self.record_processing(w, &slot);
-        let g = self.workers[w as usize].group;
+        let g = self.workers[w as usize].group as usize;
         if matches!(self.groups[g].heartbeat, Heartbeat::PubsubLease(_)) {
             // The client's histogram of ack latencies (receipt to ack).
             self.leases[g].record(now - slot.received_ns);
@@ -748,7 +798,7 @@ impl World {
     /// The lease a heartbeat asks for: fixed, or a multiple of the group's
     /// observed p99 processing time (adaptive).
     fn heartbeat_extend_ns(&self, w: u32) -> Nanos {
-        let g = self.workers[w as usize].group;
+        let g = self.workers[w as usize].group as usize;
         match self.groups[g].heartbeat {
             Heartbeat::None => 0,
             Heartbeat::Fixed { extend_ns, .. } => extend_ns,
@@ -865,7 +915,7 @@ impl World {
                     self.obs.trace(q, now, Kind::Heartbeat, Some(h.id), name, Some(h.receive), detail);
                     return;
                 }
-                let g = self.workers[w as usize].group;
+                let g = self.workers[w as usize].group as usize;
                 crate::lease::renewal_after_ns(self.leases[g].deadline_s(&l))
             }
         };
@@ -924,9 +974,10 @@ impl World {
         worker.polling = false;
         worker.parked = false;
         self.obs.m[q].crashes += 1;
-        if worker.inbox_in_flight {
-            worker.inbox_in_flight = false;
-            for d in worker.inbox.as_slice() {
+        if worker.inbox != NO_INBOX {
+            let batch = self.inboxes.take(worker.inbox);
+            worker.inbox = NO_INBOX;
+            for d in batch.as_slice() {
                 self.brokers[q].set_fate(d.handle, Fate::Crashed, now);
             }
         }
@@ -962,10 +1013,48 @@ impl World {
             return;
         }
         worker.alive = true;
-        let q = worker.queue;
+        let q = worker.queue as usize;
         self.obs.trace(q, now, Kind::Restart, None, &worker.name, None, "");
         self.brokers[q].set_connected(&mut self.obs, now, w, true);
         self.schedule_random_crash(w);
         self.poll(w);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch_of(ids: &[u64]) -> Batch {
+        let mut b = Batch::default();
+        for &id in ids {
+            b.push(Delivery { handle: Handle { id, receive: 1, at: 0 }, key: id, first_send_ns: 0, group: 0, seq: 0 });
+        }
+        b
+    }
+
+    fn ids(b: &Batch) -> Vec<u64> {
+        b.as_slice().iter().map(|d| d.handle.id).collect()
+    }
+
+    #[test]
+    fn inboxes_give_back_each_batch_and_reuse_freed_places() {
+        let mut inboxes = Inboxes::default();
+        let a = inboxes.put(&batch_of(&[1, 2]));
+        let b = inboxes.put(&batch_of(&[3]));
+        assert_ne!(a, b);
+        assert_eq!(ids(&inboxes.take(a)), vec![1, 2]);
+        // The freed place is used again rather than a new one.
+        let c = inboxes.put(&batch_of(&[4, 5, 6]));
+        assert_eq!(c, a);
+        assert_eq!(ids(&inboxes.take(b)), vec![3]);
+        assert_eq!(ids(&inboxes.take(c)), vec![4, 5, 6]);
+        assert_eq!(inboxes.batches.len(), 2, "two responses were in flight at most");
+    }
+
+    #[test]
+    fn a_worker_fits_in_four_cache_lines() {
+        assert_eq!(std::mem::size_of::<Worker>(), 256);
+        assert!(std::mem::size_of::<Slot>() <= 72, "a slot of {} bytes", std::mem::size_of::<Slot>());
     }
 }

@@ -21,6 +21,24 @@ use crate::trace::Kind;
 /// Salt of the poison-message hash.
 const POISON_SALT: u64 = 0x706f_6973_6f6e;
 
+/// Why a step failed: its dependency call's outcome (one byte, so that a
+/// worker's slot stays small).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepFailure {
+    DependencyError,
+    DependencyTimeout,
+}
+
+impl StepFailure {
+    /// The reason as the trace gives it.
+    pub fn reason(self) -> &'static str {
+        match self {
+            StepFailure::DependencyError => "dependency error",
+            StepFailure::DependencyTimeout => "dependency timeout",
+        }
+    }
+}
+
 /// Step `i` of `handler` starting at `now`: how long it takes, and why it
 /// fails if it does (a dependency error or timeout).
 #[inline]
@@ -30,15 +48,15 @@ pub fn run_step(
     deps: &mut [DependencyState],
     rng: &mut Stream,
     now: Nanos,
-) -> (Nanos, Option<&'static str>) {
+) -> (Nanos, Option<StepFailure>) {
     match &mut handler.steps[i] {
         Step::Delay(d) => (d.sample(rng), None),
         Step::Call { dependency } => {
             let r = deps[*dependency].call(now);
             let failed = match r.outcome {
                 CallOutcome::Ok => None,
-                CallOutcome::Error => Some("dependency error"),
-                CallOutcome::Timeout => Some("dependency timeout"),
+                CallOutcome::Error => Some(StepFailure::DependencyError),
+                CallOutcome::Timeout => Some(StepFailure::DependencyTimeout),
             };
             (r.duration_ns, failed)
         }

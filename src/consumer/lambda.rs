@@ -108,7 +108,7 @@ struct Poller {
     /// The record being processed, its step and the step's failure.
     record: usize,
     step: u32,
-    step_failed: Option<&'static str>,
+    step_failed: Option<attempt::StepFailure>,
     record_ns: Nanos,
     check: Check,
     claimed: bool,
@@ -570,8 +570,8 @@ impl World {
         let now = self.ev.now();
         let esm = &mut self.functions[f];
         let poller = &esm.pollers[p];
-        if let Some(reason) = poller.step_failed {
-            return self.record_failed(f, p, reason);
+        if let Some(failure) = poller.step_failed {
+            return self.record_failed(f, p, failure.reason());
         }
         let i = poller.step as usize;
         let d = poller.batch[poller.record];
