@@ -358,8 +358,17 @@ impl World {
             return;
         }
         if let Some(&Event::StepDone { w, slot, q, at, .. }) = self.ev.peek_heap() {
-            let slot: *const crate::worker::Slot = &self.workers[w as usize].slots[slot as usize];
-            crate::prefetch::prefetch(slot);
+            // The worker's hot lines hold its flags and its first slot; a
+            // slot elsewhere spans two more lines.
+            let worker = &self.workers[w as usize];
+            worker.prefetch();
+            if slot != 0 {
+                let slot: *const crate::worker::Slot = &worker.slots[slot as usize];
+                crate::prefetch::prefetch(slot);
+                crate::prefetch::prefetch(
+                    slot.cast::<u8>().wrapping_add(std::mem::size_of::<crate::worker::Slot>() - 1),
+                );
+            }
             self.brokers[q as usize].prefetch(at);
         }
     }
