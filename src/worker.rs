@@ -306,9 +306,13 @@ impl World {
             Heartbeat::PubsubLease(l) => l.max_messages,
             _ => u32::MAX,
         };
+        // The group's concurrency is the worker's slot count: reading it
+        // there spares a load from the worker's cold line (`Slots::len`).
+        let slots = group.concurrency.max(1);
         let worker = &mut self.workers[w as usize];
+        debug_assert_eq!(slots as usize, worker.slots.len());
         let free = worker.slots.free() as u32;
-        let outstanding = worker.slots.len() as u32 - free;
+        let outstanding = slots - free;
         let room = free.min(max_outstanding.saturating_sub(outstanding));
         if !worker.alive || worker.polling || room == 0 {
             return;
