@@ -141,7 +141,7 @@ impl World {
     pub(crate) fn on_produce(&mut self) {
         let now = self.now();
         if self.producer.produced == 0 && now < self.producer.first_arrival() {
-            self.ev.at(self.producer.first_arrival(), Event::Produce);
+            self.ev.at_solo(self.producer.first_arrival(), Event::Produce);
             return;
         }
         let key = self.producer.produced;
@@ -149,7 +149,7 @@ impl World {
         let p = Pending { key, first_send_ns: now, ..Pending::default() };
         self.send_attempt(p, None);
         match self.producer.next_arrival(now) {
-            Some(t) => self.ev.at(t, Event::Produce),
+            Some(t) => self.ev.at_solo(t, Event::Produce),
             None => self.producer.done = true,
         }
     }

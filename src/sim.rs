@@ -324,7 +324,7 @@ impl World {
                 w.ev.add_lane(interval_ns);
             }
         }
-        w.ev.at(0, Event::Produce);
+        w.ev.at_solo(0, Event::Produce);
         for (i, worker) in w.workers.iter().enumerate() {
             // A worker starting at 0 is subscribed before the first publish.
             let at_start = s.workers[worker.group as usize].start_at_ns == 0;
