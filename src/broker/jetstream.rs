@@ -46,7 +46,7 @@
 //! does not pin memory for every message after it.
 
 use super::dedup::Dedup;
-use super::store::{Id48, Store, Stored};
+use super::store::{Id48, Store, Stored, SHRINK_ABOVE};
 use super::{Batch, ChangeOutcome, DeleteOutcome, Delivery, Fate, Handle, SendOutcome, Timer};
 use crate::duration::Nanos;
 use crate::engine::Events;
@@ -249,10 +249,14 @@ impl JetStream {
         self.store.prefetch(at);
     }
 
-    /// See [`super::Broker::shrink`].
+    /// See [`super::Broker::shrink`]: the store's slab, and the redelivery
+    /// queue.
     pub fn shrink(&mut self) {
         if self.store.oversized() {
             self.store.shrink();
+        }
+        if self.rdq.capacity() > 4 * self.rdq.len() + SHRINK_ABOVE {
+            self.rdq.shrink_to(2 * self.rdq.len());
         }
     }
 

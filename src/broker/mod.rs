@@ -203,7 +203,8 @@ impl Broker {
     }
 
     /// Give back memory held for a burst of messages: the store's slab
-    /// (`store.rs`, [`store::Store::shrink`]) and the visible set. Between
+    /// (`store.rs`, [`store::Store::shrink`]), the visible set and
+    /// JetStream's redelivery queue. Between
     /// events only. Changes no result.
     pub fn shrink(&mut self) {
         match self {
