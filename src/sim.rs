@@ -462,8 +462,9 @@ impl World {
     #[inline(never)]
     fn give_back_memory(&mut self) {
         self.ev.shrink();
+        let now = self.ev.now();
         for b in &mut self.brokers {
-            b.shrink();
+            b.shrink(now);
         }
     }
 

@@ -30,6 +30,32 @@ impl Dedup {
     /// A send of `id` at `now`: true if it is accepted as new, false if it is
     /// a duplicate inside the interval of an earlier accepted send.
     pub fn accept(&mut self, now: Nanos, id: u64) -> bool {
+        self.forget_until(now);
+        if self.until.get(&id).is_some_and(|&end| now < end) {
+            return false;
+        }
+        let end = now.saturating_add(self.window_ns);
+        self.until.insert(id, end);
+        self.expiry.push_back((end, id));
+        true
+    }
+
+    /// Forget the ids whose interval ended by `now` (as the next
+    /// [`Dedup::accept`] would: time only advances), and give back what the
+    /// map and the expiry queue held beyond twice their entries once they
+    /// hold more than four times them plus `above` (after a burst of sends).
+    pub fn shrink(&mut self, now: Nanos, above: usize) {
+        self.forget_until(now);
+        if self.until.capacity() > 4 * self.until.len() + above {
+            self.until.shrink_to(2 * self.until.len());
+        }
+        if self.expiry.capacity() > 4 * self.expiry.len() + above {
+            self.expiry.shrink_to(2 * self.expiry.len());
+        }
+    }
+
+    /// Drop the ids whose interval ended at or before `now`.
+    fn forget_until(&mut self, now: Nanos) {
         while let Some(&(end, old)) = self.expiry.front() {
             if end > now {
                 break;
@@ -39,13 +65,6 @@ impl Dedup {
                 self.until.remove(&old);
             }
         }
-        if self.until.get(&id).is_some_and(|&end| now < end) {
-            return false;
-        }
-        let end = now.saturating_add(self.window_ns);
-        self.until.insert(id, end);
-        self.expiry.push_back((end, id));
-        true
     }
 
     /// Bytes held, for the memory limit (hash map entries estimated at twice their size).
@@ -92,5 +111,23 @@ mod tests {
         assert_eq!(d.tracked(), 2);
         assert!(d.accept(3 * MIN5, 3));
         assert_eq!(d.tracked(), 1, "expired ids are forgotten");
+    }
+
+    #[test]
+    fn a_burst_of_ids_is_forgotten_and_its_memory_given_back_once_the_window_passes() {
+        let mut d = Dedup::new(MIN5);
+        for id in 0..100_000 {
+            assert!(d.accept(id, id));
+        }
+        let peak = d.footprint();
+        // Inside the window nothing is forgotten and nothing given back.
+        d.shrink(MIN5 - 1, 1024);
+        assert_eq!((d.tracked(), d.footprint()), (100_000, peak));
+        assert!(!d.accept(MIN5 - 1, 7), "still a duplicate after a shrink inside its window");
+        // Past it (the last id's interval ends at MIN5 + 99,999 ns).
+        d.shrink(MIN5 + 100_000, 1024);
+        assert_eq!(d.tracked(), 0);
+        assert!(d.footprint() < peak / 50, "{} of {peak} bytes kept", d.footprint());
+        assert!(d.accept(MIN5 + 100_000, 7), "accepted again once its interval ended");
     }
 }

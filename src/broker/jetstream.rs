@@ -249,11 +249,14 @@ impl JetStream {
         self.store.prefetch(at);
     }
 
-    /// See [`super::Broker::shrink`]: the store's slab, and the redelivery
-    /// queue.
-    pub fn shrink(&mut self) {
+    /// See [`super::Broker::shrink`]: the store's slab, the redelivery
+    /// queue and the deduplication window.
+    pub fn shrink(&mut self, now: Nanos) {
         if self.store.oversized() {
             self.store.shrink();
+        }
+        if let Some(d) = &mut self.dedup {
+            d.shrink(now, SHRINK_ABOVE);
         }
         if self.rdq.capacity() > 4 * self.rdq.len() + SHRINK_ABOVE {
             self.rdq.shrink_to(2 * self.rdq.len());

@@ -203,15 +203,16 @@ impl Broker {
     }
 
     /// Give back memory held for a burst of messages: the store's slab
-    /// (`store.rs`, [`store::Store::shrink`]), the visible set and
-    /// JetStream's redelivery queue. Between
-    /// events only. Changes no result.
-    pub fn shrink(&mut self) {
+    /// (`store.rs`, [`store::Store::shrink`]), the visible set, JetStream's
+    /// redelivery queue and the send deduplication window (forgetting ids
+    /// whose interval ended by `now`). Between events only. Changes no
+    /// result.
+    pub fn shrink(&mut self, now: Nanos) {
         match self {
-            Broker::Sqs(b) => b.shrink(),
-            Broker::JetStream(b) => b.shrink(),
+            Broker::Sqs(b) => b.shrink(now),
+            Broker::JetStream(b) => b.shrink(now),
             Broker::NatsCore(_) => {}
-            Broker::PubSub(b) => b.sub_mut().shrink(),
+            Broker::PubSub(b) => b.sub_mut().shrink(now),
         }
     }
 

@@ -238,10 +238,14 @@ impl Sqs {
         self.store.prefetch(at);
     }
 
-    /// See [`super::Broker::shrink`]: the store's slab, and the visible set.
-    pub fn shrink(&mut self) {
+    /// See [`super::Broker::shrink`]: the store's slab, the visible set and
+    /// the FIFO deduplication window.
+    pub fn shrink(&mut self, now: Nanos) {
         if self.store.oversized() {
             self.store.shrink();
+        }
+        if let Some(d) = self.fifo.as_mut().and_then(|f| f.dedup.as_mut()) {
+            d.shrink(now, SHRINK_ABOVE);
         }
         let (len, capacity) = match &self.visible {
             VisibleSet::OldestSent(heap) => (heap.len(), heap.capacity()),
