@@ -4,6 +4,7 @@
 //!
 //! Memory is an *estimate*, not the process's RSS: the bytes held by the
 //! run's growing structures (event queue, message stores, visible heap, DLQ,
+//! redelivery queues, deduplication windows, SNS deliveries in progress,
 //! idempotency keys, effect bitset, time series, slots, parked polls),
 //! from their capacities. It is a pure function of the scenario, seed and
 //! overrides, so whether a run stops does not depend on `--threads` or on
@@ -69,6 +70,7 @@ impl World {
         [
             self.ev.footprint(),
             self.brokers.iter().map(crate::broker::Broker::footprint).sum(),
+            self.topics.iter().map(crate::broker::sns::SnsTopic::footprint).sum(),
             self.stores.iter().map(crate::idempotency::Store::footprint).sum(),
             self.obs.m.iter().map(crate::metrics::Metrics::footprint).sum(),
             self.producer.footprint(),

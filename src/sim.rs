@@ -456,8 +456,9 @@ impl World {
         self.hints = self.hints_forced.unwrap_or(footprint > HINTS_ABOVE_BYTES);
     }
 
-    /// After a burst, give back what the event lanes and the queues held
-    /// for it (before the footprint is measured). Changes no result.
+    /// After a burst, give back what the event lanes, the queues and the
+    /// topics' deduplication windows held for it (before the footprint is
+    /// measured). Changes no result.
     #[cold]
     #[inline(never)]
     fn give_back_memory(&mut self) {
@@ -465,6 +466,9 @@ impl World {
         let now = self.ev.now();
         for b in &mut self.brokers {
             b.shrink(now);
+        }
+        for t in &mut self.topics {
+            t.shrink(now);
         }
     }
 

@@ -105,6 +105,24 @@ impl SnsTopic {
         SnsTopic { cfg, dedup, rng, pending: Vec::new(), free: Vec::new(), stats }
     }
 
+    /// Bytes held by the deliveries in progress and the FIFO
+    /// deduplication window, for the memory limit.
+    pub fn footprint(&self) -> u64 {
+        use crate::limits::bytes_of;
+        bytes_of::<Pending>(self.pending.capacity())
+            + bytes_of::<u32>(self.free.capacity())
+            + self.dedup.as_ref().map_or(0, Dedup::footprint)
+    }
+
+    /// Give back the deduplication window's memory after a burst of
+    /// publishes, forgetting the ids whose interval ended by `now`
+    /// ([`Dedup::shrink`]). Changes no result.
+    pub fn shrink(&mut self, now: Nanos) {
+        if let Some(d) = &mut self.dedup {
+            d.shrink(now, super::store::SHRINK_ABOVE);
+        }
+    }
+
     /// Deliveries waiting for an attempt.
     pub fn in_progress(&self) -> usize {
         self.pending.len() - self.free.len()
