@@ -272,8 +272,8 @@ impl<E: Pack + Copy> Events<E> {
     /// empty). The entries stay as they are.
     pub fn shrink(&mut self) {
         for lane in &mut self.lanes {
-            if lane.queue.capacity() > 4 * lane.queue.len() + LANE_SHRINK_ABOVE {
-                lane.queue.shrink_to(2 * lane.queue.len());
+            if let Some(keep) = crate::limits::give_back(lane.queue.len(), lane.queue.capacity(), LANE_SHRINK_ABOVE) {
+                lane.queue.shrink_to(keep);
             }
         }
     }

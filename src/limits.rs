@@ -36,6 +36,15 @@ pub fn bytes_of<T>(capacity: usize) -> u64 {
     (capacity as u64).saturating_mul(std::mem::size_of::<T>() as u64)
 }
 
+/// The capacity a buffer holding `len` entries in room for `capacity` should
+/// be cut to, if it holds more than four times its entries plus `above`
+/// (what a burst left behind): twice its entries. None: keep it. The one
+/// rule by which lanes, visible sets, redelivery queues, deduplication
+/// windows and `far` maps give memory back.
+pub fn give_back(len: usize, capacity: usize, above: usize) -> Option<usize> {
+    (capacity > 4 * len + above).then_some(2 * len)
+}
+
 /// Bytes of the workers of `groups` and their slots, allocated before the
 /// first event and never grown: (workers, slots, bytes). Counted per group,
 /// not per worker (a run may have 10^5 workers); each worker holds its first
@@ -202,6 +211,14 @@ pub fn format_size(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_is_given_back_past_four_times_the_entries_plus_the_slack() {
+        assert_eq!(give_back(100, 4 * 100 + 64, 64), None, "exactly four times plus the slack: kept");
+        assert_eq!(give_back(100, 4 * 100 + 65, 64), Some(200), "beyond it: cut to twice the entries");
+        assert_eq!(give_back(0, 64, 64), None);
+        assert_eq!(give_back(0, 65, 64), Some(0), "an empty buffer past the slack is given back whole");
+    }
 
     #[test]
     fn sizes_parse_and_format() {

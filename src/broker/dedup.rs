@@ -9,6 +9,7 @@
 //! is accepted again (the interval is [t, t + window)).
 
 use crate::duration::{Nanos, NS_PER_S};
+use crate::limits::give_back;
 use std::collections::{HashMap, VecDeque};
 
 /// SQS FIFO's and SNS FIFO's deduplication interval: 5 minutes.
@@ -46,11 +47,11 @@ impl Dedup {
     /// hold more than four times them plus `above` (after a burst of sends).
     pub fn shrink(&mut self, now: Nanos, above: usize) {
         self.forget_until(now);
-        if self.until.capacity() > 4 * self.until.len() + above {
-            self.until.shrink_to(2 * self.until.len());
+        if let Some(keep) = give_back(self.until.len(), self.until.capacity(), above) {
+            self.until.shrink_to(keep);
         }
-        if self.expiry.capacity() > 4 * self.expiry.len() + above {
-            self.expiry.shrink_to(2 * self.expiry.len());
+        if let Some(keep) = give_back(self.expiry.len(), self.expiry.capacity(), above) {
+            self.expiry.shrink_to(keep);
         }
     }
 

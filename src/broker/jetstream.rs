@@ -258,8 +258,8 @@ impl JetStream {
         if let Some(d) = &mut self.dedup {
             d.shrink(now, SHRINK_ABOVE);
         }
-        if self.rdq.capacity() > 4 * self.rdq.len() + SHRINK_ABOVE {
-            self.rdq.shrink_to(2 * self.rdq.len());
+        if let Some(keep) = crate::limits::give_back(self.rdq.len(), self.rdq.capacity(), SHRINK_ABOVE) {
+            self.rdq.shrink_to(keep);
         }
     }
 

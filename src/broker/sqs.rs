@@ -251,10 +251,10 @@ impl Sqs {
             VisibleSet::OldestSent(heap) => (heap.len(), heap.capacity()),
             VisibleSet::BecameVisible(queue) => (queue.len(), queue.capacity()),
         };
-        if capacity > 4 * len + SHRINK_ABOVE {
+        if let Some(keep) = crate::limits::give_back(len, capacity, SHRINK_ABOVE) {
             match &mut self.visible {
-                VisibleSet::OldestSent(heap) => heap.shrink_to(2 * len),
-                VisibleSet::BecameVisible(queue) => queue.shrink_to(2 * len),
+                VisibleSet::OldestSent(heap) => heap.shrink_to(keep),
+                VisibleSet::BecameVisible(queue) => queue.shrink_to(keep),
             }
         }
     }

@@ -318,8 +318,8 @@ impl<M: Stored> Store<M> {
             // A hash map never shrinks by itself, and a burst of
             // long-lived messages would otherwise hold its peak size for
             // the rest of the run.
-            if self.far.capacity() > 4 * self.far.len() + 64 {
-                self.far.shrink_to(2 * self.far.len());
+            if let Some(keep) = crate::limits::give_back(self.far.len(), self.far.capacity(), 64) {
+                self.far.shrink_to(keep);
             }
         }
     }
