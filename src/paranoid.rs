@@ -60,15 +60,13 @@ impl Paranoid {
     }
 
     fn check_messages(&mut self, w: &World) -> Result<(), String> {
-        // Live lease timers per (queue, message id): LeaseEnd with the current gen.
-        let mut timers: HashMap<(u16, u64), (u32, u64)> = HashMap::new();
+        // Every pending lease timer (SQS and Pub/Sub leases, JetStream's
+        // AckWait), by (queue, message id), as (gen, due): one pass over the
+        // pending events serves every queue.
+        let mut timers: LeaseTimers = HashMap::new();
         for (t, e) in w.ev.pending() {
             if let Event::Broker { q, t: Timer::LeaseEnd { id, gen } } = e {
-                let current =
-                    w.brokers[q as usize].as_sqs().and_then(|b| b.get(id)).is_some_and(|m| m.timer_gen == gen);
-                if current {
-                    timers.entry((q, id)).or_insert((0, t)).0 += 1;
-                }
+                timers.entry((q, id)).or_default().push((gen, t));
             }
         }
         for (q, broker) in w.brokers.iter().enumerate() {
@@ -76,7 +74,8 @@ impl Paranoid {
                 self.check_queue(w, q as u16, sqs, &timers)?;
             }
             if let Some(js) = broker.as_jetstream() {
-                self.check_stream(w, q as u16, js)?;
+                let live = js.check_books(w.now(), &timers, &mut self.receive_counts)?;
+                conservation(w, q as u16, live)?;
             }
             if let Some(nats) = broker.as_nats_core() {
                 let live = nats.check_books()?;
@@ -87,27 +86,13 @@ impl Paranoid {
         Ok(())
     }
 
-    /// One JetStream stream's books and conservation.
-    fn check_stream(&mut self, w: &World, q: u16, js: &crate::broker::jetstream::JetStream) -> Result<(), String> {
-        let mut timers: HashMap<u64, Vec<(u32, u64)>> = HashMap::new();
-        for (t, e) in w.ev.pending() {
-            if let Event::Broker { q: tq, t: Timer::LeaseEnd { id, gen } } = e {
-                if tq == q {
-                    timers.entry(id).or_default().push((gen, t));
-                }
-            }
-        }
-        let live = js.check_books(w.now(), &timers, &mut self.receive_counts)?;
-        conservation(w, q, live)
-    }
-
     /// One SQS queue's messages, counts and conservation.
     fn check_queue(
         &mut self,
         w: &World,
         q: u16,
         sqs: &crate::broker::sqs::Sqs,
-        timers: &HashMap<(u16, u64), (u32, u64)>,
+        timers: &LeaseTimers,
     ) -> Result<(), String> {
         let now = w.now();
         let (mut live, mut in_flight, mut waiting) = (0u64, 0u64, 0u64);
@@ -122,28 +107,29 @@ impl Paranoid {
                 return Err(format!("message {id}'s receive count went down from {seen} to {}", m.receive_count));
             }
             *seen = m.receive_count;
-            let lease = timers.get(&(q, id)).copied();
+            let lease = live_timers(timers, (q, id), m.timer_gen);
             match m.state {
                 State::InFlight => {
                     in_flight += 1;
                     if m.hidden_until_ns < now {
                         return Err(format!("message {id} is in flight but its lease ended at {}", m.hidden_until_ns));
                     }
-                    match lease {
-                        Some((1, t)) if t == m.hidden_until_ns => {}
-                        Some((n, t)) => {
+                    match lease.as_slice() {
+                        [t] if *t == m.hidden_until_ns => {}
+                        [] => return Err(format!("in-flight message {id} has no live lease timer")),
+                        [t, ..] => {
                             return Err(format!(
-                                "in-flight message {id} has {n} live lease timers (first due {t}, lease ends {})",
+                                "in-flight message {id} has {} live lease timers (first due {t}, lease ends {})",
+                                lease.len(),
                                 m.hidden_until_ns
                             ))
                         }
-                        None => return Err(format!("in-flight message {id} has no live lease timer")),
                     }
                 }
                 State::Visible | State::Delayed => {
                     waiting += 1;
-                    if let Some((n, _)) = lease {
-                        return Err(format!("message {id} is {:?} but has {n} live lease timers", m.state));
+                    if !lease.is_empty() {
+                        return Err(format!("message {id} is {:?} but has {} live lease timers", m.state, lease.len()));
                     }
                 }
                 State::Gone => unreachable!("get() skips finished messages"),
@@ -159,6 +145,15 @@ impl Paranoid {
         }
         conservation(w, q, live)
     }
+}
+
+/// Pending lease timers by (queue, message id), as (gen, due).
+pub(crate) type LeaseTimers = HashMap<(u16, u64), Vec<(u32, u64)>>;
+
+/// The due times of message `key`'s live lease timers: those that carry its
+/// current generation `gen`.
+pub(crate) fn live_timers(timers: &LeaseTimers, key: (u16, u64), gen: u32) -> Vec<u64> {
+    timers.get(&key).into_iter().flatten().filter(|(g, _)| *g == gen).map(|&(_, t)| t).collect()
 }
 
 /// Nothing lost or invented on queue `q`, which holds `live` messages.

@@ -623,14 +623,14 @@ impl JetStream {
     /// in flight, queued for redelivery, new exactly past the cursor, none
     /// finished but held); an in-flight message has exactly one live
     /// AckWait/BackOff timer (`timers`: the pending `LeaseEnd` timers by
-    /// message, as (gen, due)), due now or later, and no other message has
+    /// (queue, message), as (gen, due)), due now or later, and no other message has
     /// one; a message queued for redelivery is on the redelivery queue
     /// exactly once with its generation; delivery counts only grow
     /// (`seen`: the last count seen per message). Returns the live count.
     pub fn check_books(
         &self,
         now: Nanos,
-        timers: &std::collections::HashMap<u64, Vec<(u32, Nanos)>>,
+        timers: &crate::paranoid::LeaseTimers,
         seen: &mut std::collections::HashMap<(u16, u64), u32>,
     ) -> Result<u64, String> {
         let mut queued: std::collections::HashMap<u64, u32> = std::collections::HashMap::new();
@@ -647,8 +647,7 @@ impl JetStream {
                 return Err(format!("message {id}'s delivery count went down from {last} to {}", m.dc));
             }
             *last = m.dc;
-            let live_timers: Vec<Nanos> =
-                timers.get(&id).into_iter().flatten().filter(|(gen, _)| *gen == m.gen).map(|&(_, t)| t).collect();
+            let live_timers: Vec<Nanos> = crate::paranoid::live_timers(timers, (self.q, id), m.gen);
             if (m.state == State::New) != (id >= self.cursor) {
                 return Err(format!("message {id} is {:?} and the cursor is at {}", m.state, self.cursor));
             }
