@@ -558,7 +558,9 @@ impl JetStream {
             obs.trace(q, now, Kind::DeleteStale, Some(h.id), worker, Some(h.receive), "already acked");
             return DeleteOutcome::Gone;
         };
-        let dc = self.by_handle(h).map_or(0, |m| m.dc);
+        // The message's slot now (a shrink may have moved it since the delivery).
+        let at = self.store.find(h.at, h.id).expect("matching found the message");
+        let (dc, state) = (self.store.at(at).dc, self.store.at(at).state);
         let detail = match how {
             Match::Ignored => {
                 let detail =
@@ -578,17 +580,15 @@ impl JetStream {
             Match::Current => "",
         };
         debug_assert!(dc >= h.receive);
-        match self.by_handle(h).map(|m| m.state) {
-            Some(State::InFlight) => self.in_flight -= 1,
-            Some(State::Redeliver) => self.redeliver -= 1,
+        match state {
+            State::InFlight => self.in_flight -= 1,
+            State::Redeliver => self.redeliver -= 1,
             _ => {}
         }
         if term {
             self.stats.terminated += 1;
         }
         obs.trace(q, now, Kind::Delete, Some(h.id), worker, Some(h.receive), detail);
-        // The message's slot now (a shrink may have moved it since the delivery).
-        let at = self.store.find(h.at, h.id).expect("matched above");
         self.remove(h.id, at);
         obs.m[q].deleted += 1;
         DeleteOutcome::Deleted
