@@ -85,7 +85,7 @@ impl World {
             self.producer.footprint(),
             self.waiters.iter().map(|w| bytes_of::<crate::worker::Waiter>(w.capacity())).sum(),
             worker_bytes(&self.groups).2,
-            self.inboxes.bytes() as u64,
+            self.inboxes.footprint(),
         ]
         .iter()
         .fold(0u64, |a, b| a.saturating_add(*b))

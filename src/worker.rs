@@ -157,9 +157,10 @@ impl Inboxes {
         self.batches[i as usize]
     }
 
-    /// Bytes held (for the model's footprint).
-    pub fn bytes(&self) -> usize {
-        self.batches.capacity() * std::mem::size_of::<Batch>() + self.free.capacity() * 4
+    /// Bytes held, for the memory limit.
+    pub fn footprint(&self) -> u64 {
+        use crate::limits::bytes_of;
+        bytes_of::<Batch>(self.batches.capacity()) + bytes_of::<u32>(self.free.capacity())
     }
 }
 
