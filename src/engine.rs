@@ -14,7 +14,10 @@
 //! number as the difference from the entry before it (issue 17: the 30 s
 //! lease lane, about half of it deleted messages' timers waiting to be
 //! swept, was the largest structure per live message after the messages
-//! themselves). The others go to a
+//! themselves). A lane keeps its entries in blocks of 128 (`blocks.rs`),
+//! taken as it grows and given back as it drains, so its memory follows its
+//! entries instead of its largest size rounded up to a power of two. The
+//! others go to a
 //! radix heap (`radix.rs`), which relies on the keys being monotone (nothing
 //! is scheduled before the clock): it moves entries sequentially between
 //! buckets instead of sifting a binary heap, whose pops were cache misses once
@@ -26,11 +29,12 @@
 //! is exactly the one a single binary heap would give (checked against one
 //! by a proptest below).
 
+mod blocks;
 mod radix;
 
 use crate::duration::Nanos;
+use blocks::Blocks;
 use radix::{Entry, RadixHeap};
-use std::collections::VecDeque;
 
 /// At most this many lanes; further delays use the heap.
 const MAX_LANES: usize = 8;
@@ -54,7 +58,7 @@ pub trait Pack: Sized {
 
 /// A lane's entry: the event packed, its time, and its sequence number less
 /// that of the entry before it in the lane.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct LaneEntry {
     time: Nanos,
     dseq: u32,
@@ -63,8 +67,12 @@ struct LaneEntry {
 
 struct Lane {
     delay: Nanos,
-    queue: VecDeque<LaneEntry>,
-    /// Sequence numbers of the front and back entries (when not empty).
+    /// In blocks, so that its memory follows its entries (`blocks.rs`).
+    queue: Blocks<LaneEntry>,
+    /// The front entry's time and sequence number, and the back entry's
+    /// sequence number (when not empty): the front's key is read for every
+    /// event, without a load from the blocks.
+    front_time: Nanos,
     front_seq: u64,
     back_seq: u64,
 }
@@ -73,7 +81,8 @@ impl Lane {
     /// The front entry's (time, seq).
     #[inline]
     fn front_key(&self) -> Option<(Nanos, u64)> {
-        self.queue.front().map(|f| (f.time, self.front_seq))
+        debug_assert!(self.queue.front().is_none_or(|f| f.time == self.front_time), "stale front time");
+        (!self.queue.is_empty()).then_some((self.front_time, self.front_seq))
     }
 
     #[inline]
@@ -81,6 +90,7 @@ impl Lane {
         let e = self.queue.pop_front()?;
         if let Some(n) = self.queue.front() {
             self.front_seq += u64::from(n.dseq);
+            self.front_time = n.time;
         }
         Some(e)
     }
@@ -93,9 +103,6 @@ enum Next {
     Lane(usize),
     Solo,
 }
-
-/// See [`Events::shrink`] (96 KiB of entries).
-const LANE_SHRINK_ABOVE: usize = 4096;
 
 /// Pending events and the simulated clock.
 pub struct Events<E> {
@@ -120,7 +127,8 @@ impl<E: Pack + Copy> Events<E> {
     /// memory limit (`limits.rs`).
     pub fn footprint(&self) -> u64 {
         let lanes: usize = self.lanes.iter().map(|l| l.queue.capacity()).sum();
-        crate::limits::bytes_of::<Entry<E>>(self.heap.capacity()) + crate::limits::bytes_of::<LaneEntry>(lanes)
+        let blocks: u64 = self.lanes.iter().map(|l| l.queue.overhead_bytes()).sum();
+        crate::limits::bytes_of::<Entry<E>>(self.heap.capacity()) + crate::limits::bytes_of::<LaneEntry>(lanes) + blocks
     }
 
     /// The current simulated time.
@@ -152,7 +160,7 @@ impl<E: Pack + Copy> Events<E> {
     /// has one, or if all lanes are taken).
     pub fn add_lane(&mut self, delay: Nanos) {
         if delay > 0 && self.lanes.len() < MAX_LANES && !self.lanes.iter().any(|l| l.delay == delay) {
-            self.lanes.push(Lane { delay, queue: VecDeque::with_capacity(256), front_seq: 0, back_seq: 0 });
+            self.lanes.push(Lane { delay, queue: Blocks::default(), front_time: 0, front_seq: 0, back_seq: 0 });
         }
     }
 
@@ -166,6 +174,7 @@ impl<E: Pack + Copy> Events<E> {
                 let seq = self.seq;
                 let dseq = if lane.queue.is_empty() {
                     lane.front_seq = seq;
+                    lane.front_time = time;
                     Some(0)
                 } else {
                     u32::try_from(seq - lane.back_seq).ok()
@@ -266,15 +275,12 @@ impl<E: Pack + Copy> Events<E> {
         self.heap.len() + self.lanes.iter().map(|l| l.queue.len()).sum::<usize>() + usize::from(self.solo.is_some())
     }
 
-    /// Give back lane memory after a burst: a lane whose capacity is more
-    /// than four times its entries plus `LANE_SHRINK_ABOVE` is cut to
-    /// twice its entries (the radix heap frees its large buckets as they
-    /// empty). The entries stay as they are.
+    /// Give back lane memory after a burst: the lanes' spare blocks (a
+    /// lane's blocks follow its entries; the radix heap frees its large
+    /// buckets as they empty). The entries stay as they are.
     pub fn shrink(&mut self) {
         for lane in &mut self.lanes {
-            if let Some(keep) = crate::limits::give_back(lane.queue.len(), lane.queue.capacity(), LANE_SHRINK_ABOVE) {
-                lane.queue.shrink_to(keep);
-            }
+            lane.queue.shrink();
         }
     }
 
@@ -295,34 +301,31 @@ impl<E: Pack + Copy> Events<E> {
             // difference from the kept entry before; one too far from it
             // (2^32 events) moves to the heap.
             let mut seq = lane.front_seq;
-            let (mut front, mut last): (Option<u64>, Option<u64>) = (None, None);
-            let entries = lane.queue.make_contiguous();
-            let mut kept = 0;
-            for read in 0..entries.len() {
-                let e = entries[read];
-                if read > 0 {
+            let (mut front, mut last): (Option<(Nanos, u64)>, Option<u64>) = (None, None);
+            let mut first = true;
+            lane.queue.retain(|e| {
+                if !first {
                     seq += u64::from(e.dseq);
                 }
+                first = false;
                 if !keep(&E::unpack(e.event)) {
-                    continue;
+                    return None;
                 }
                 let dseq = match last.map(|l| u32::try_from(seq - l)) {
                     None => {
-                        front = Some(seq);
+                        front = Some((e.time, seq));
                         0
                     }
                     Some(Ok(dseq)) => dseq,
                     Some(Err(_)) => {
                         heap.push(Entry { time: e.time, seq, event: E::unpack(e.event) });
-                        continue;
+                        return None;
                     }
                 };
-                entries[kept] = LaneEntry { dseq, ..e };
-                kept += 1;
                 last = Some(seq);
-            }
-            lane.queue.truncate(kept);
-            lane.front_seq = front.unwrap_or(0);
+                Some(LaneEntry { dseq, ..e })
+            });
+            (lane.front_time, lane.front_seq) = front.unwrap_or((0, 0));
             lane.back_seq = last.unwrap_or(0);
         }
     }
