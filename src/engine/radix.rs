@@ -20,6 +20,11 @@
 //! clock and this heap's smallest key), so the smallest entry is found by a
 //! scan of its bucket and remembered (`min`) rather than made `last` early.
 //! Keys are unique (seq is), so the order is exactly (time, seq).
+//!
+//! Memory: a large bucket's allocation is freed when it is spilled, and it
+//! grows back by a quarter of the size it had at its last spill rather than
+//! by doubling ([`push_to`]), so the buckets hold about 1.2 places per
+//! pending entry instead of 1.5.
 
 /// One pending event and its key.
 pub(super) struct Entry<E> {
@@ -40,6 +45,33 @@ const BUCKETS: usize = 129;
 /// An emptied bucket keeps an allocation of up to this many entries.
 const KEEP: usize = 256;
 
+/// Push `e` to bucket `bucket`, which held `last_peak` entries when it
+/// was last spilled (0: never). A bucket of [`KEEP`] places or more that
+/// has been spilled before grows by a quarter of that peak (of its own
+/// size, once past it), not by doubling: a large bucket fills and is
+/// spilled again and again with about as many entries each time, and
+/// doubling left the large buckets 50-75% full (b6: 1.29M places for 690k
+/// timers). The peak counts for at most twice the bucket's size, so after
+/// a burst a small bucket does not grow by a quarter of the burst.
+#[inline]
+fn push_to<E>(bucket: &mut Vec<Entry<E>>, e: Entry<E>, last_peak: u32) {
+    if bucket.len() == bucket.capacity() {
+        grow(bucket, last_peak as usize);
+    }
+    bucket.push(e);
+}
+
+#[cold]
+#[inline(never)]
+fn grow<E>(bucket: &mut Vec<Entry<E>>, last_peak: usize) {
+    let len = bucket.len();
+    if len < KEEP || last_peak == 0 {
+        bucket.reserve(1);
+    } else {
+        bucket.reserve_exact(len.max(last_peak.min(2 * len)) / 4);
+    }
+}
+
 /// Where the smallest entry is, and its key.
 #[derive(Clone, Copy)]
 struct Min {
@@ -53,6 +85,8 @@ pub(super) struct RadixHeap<E> {
     /// `buckets[b]`: entries whose key differs from `last` first at bit b-1
     /// (of the 128-bit key time·2^64 + seq), in no order.
     buckets: Vec<Vec<Entry<E>>>,
+    /// Entries each bucket held when it was last spilled (see [`push_to`]).
+    peaks: [u32; BUCKETS],
     /// Bit b set when bucket b is not empty.
     occupied: [u64; 3],
     /// The last key popped (or (0, 0)); no key below it is ever pushed.
@@ -77,6 +111,7 @@ impl<E> Default for RadixHeap<E> {
     fn default() -> Self {
         RadixHeap {
             buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
+            peaks: [0; BUCKETS],
             occupied: [0; 3],
             last: (0, 0),
             min: None,
@@ -129,7 +164,7 @@ impl<E> RadixHeap<E> {
         let key = e.key();
         let b = bucket_of(key, self.last);
         let index = self.buckets[b].len();
-        self.buckets[b].push(e);
+        push_to(&mut self.buckets[b], e, self.peaks[b]);
         self.mark(b);
         self.len += 1;
         if self.min.is_none_or(|m| key < (m.time, m.seq)) {
@@ -161,6 +196,8 @@ impl<E> RadixHeap<E> {
     /// the smallest on the way.
     fn spill(&mut self, b: usize) {
         let mut from = std::mem::take(&mut self.buckets[b]);
+        // Its size before the pop that emptied its smallest entry.
+        self.peaks[b] = u32::try_from(from.len() + 1).unwrap_or(u32::MAX);
         self.unmark(b);
         let mut min: Option<Min> = None;
         // Buckets below b < 129: two words, marked locally.
@@ -170,7 +207,7 @@ impl<E> RadixHeap<E> {
             let nb = bucket_of(key, self.last);
             debug_assert!(nb < b, "an entry did not move down");
             let index = self.buckets[nb].len();
-            self.buckets[nb].push(e);
+            push_to(&mut self.buckets[nb], e, self.peaks[nb]);
             occupied[(nb >> 6) & 1] |= 1 << (nb & 63);
             if min.is_none_or(|m| key < (m.time, m.seq)) {
                 min = Some(Min { time: key.0, seq: key.1, bucket: nb as u32, index });
@@ -288,5 +325,38 @@ mod tests {
         }
         while h.pop().is_some() {}
         assert!(h.capacity() <= BUCKETS * KEEP, "capacity {} once empty", h.capacity());
+    }
+
+    /// With a steady number pending, the large buckets fill and spill
+    /// cycle after cycle with about as many entries; grown by a quarter of
+    /// their last peak they hold fewer empty places than doubling leaves.
+    /// Here doubling measured 1.49 places per pending entry on average and
+    /// 1.89 at worst; a quarter of the peak 1.21 and 1.68.
+    #[test]
+    fn large_buckets_grow_by_their_last_peak_not_by_doubling() {
+        let mut h: RadixHeap<u64> = RadixHeap::default();
+        let mut d = delays(13);
+        let mut seq = 0;
+        let n = 200_000;
+        for i in 0..n {
+            h.push(Entry { time: d(1 << 37), seq, event: i });
+            seq += 1;
+        }
+        let (mut worst, mut sum, mut samples) = (0.0f64, 0.0, 0.0);
+        for i in 0..2_000_000u64 {
+            let e = h.pop().expect("never empty");
+            h.push(Entry { time: e.time + d(1 << 37), seq, event: e.event });
+            seq += 1;
+            // After the first cycles, whose buckets have no peak yet.
+            if i >= 600_000 && i % 1009 == 0 {
+                let places = h.capacity() as f64 / h.len() as f64;
+                worst = worst.max(places);
+                sum += places;
+                samples += 1.0;
+            }
+        }
+        let mean = sum / samples;
+        assert!(mean < 1.35, "{mean:.2} places per pending entry on average");
+        assert!(worst < 1.8, "up to {worst:.2} places per pending entry");
     }
 }
