@@ -39,8 +39,9 @@ pub fn bytes_of<T>(capacity: usize) -> u64 {
 /// The capacity a buffer holding `len` entries in room for `capacity` should
 /// be cut to, if it holds more than four times its entries plus `above`
 /// (what a burst left behind): twice its entries. None: keep it. The one
-/// rule by which lanes, visible sets, redelivery queues, deduplication
-/// windows and `far` maps give memory back.
+/// rule by which visible sets, redelivery queues, deduplication windows and
+/// `far` maps give memory back (event lanes hold blocks that follow their
+/// entries, `engine/blocks.rs`).
 pub fn give_back(len: usize, capacity: usize, above: usize) -> Option<usize> {
     (capacity > 4 * len + above).then_some(2 * len)
 }
