@@ -114,6 +114,12 @@ impl<T: Copy + Default> Blocks<T> {
     #[inline(never)]
     fn release_front(&mut self) {
         let block = self.blocks.pop_front();
+        self.release(block);
+    }
+
+    /// Keep a block given back as the spare if there is none; drop it
+    /// otherwise.
+    fn release(&mut self, block: Option<Box<[T; BLOCK]>>) {
         if self.spare.is_none() {
             self.spare = block;
         }
@@ -128,9 +134,7 @@ impl<T: Copy + Default> Blocks<T> {
         let needed = (self.head + self.len).div_ceil(BLOCK);
         while self.blocks.len() > needed {
             let block = self.blocks.pop_back();
-            if self.spare.is_none() {
-                self.spare = block;
-            }
+            self.release(block);
         }
     }
 

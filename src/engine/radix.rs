@@ -304,25 +304,34 @@ mod tests {
     /// emptied), plus up to `KEEP` entries per bucket: the footprint
     /// follows the pending count up and down instead of the sum of every
     /// bucket's largest size.
-    #[test]
-    fn capacity_follows_the_pending_entries() {
-        let bound = |h: &RadixHeap<u64>| 2 * h.len() + BUCKETS * KEEP;
+    /// `n` entries pending at random times, then `pops` times: pop the
+    /// smallest and push it back at a random later time, after which `look`
+    /// sees the pop's number and the heap. The heap, still holding `n`.
+    fn steady(seed: u64, n: u64, pops: u64, mut look: impl FnMut(u64, &RadixHeap<u64>)) -> RadixHeap<u64> {
         let mut h: RadixHeap<u64> = RadixHeap::default();
-        let mut d = delays(11);
+        let mut d = delays(seed);
         let mut seq = 0;
-        let n = 20_000;
         for i in 0..n {
             h.push(Entry { time: d(1 << 37), seq, event: i });
             seq += 1;
         }
-        for i in 0..200_000 {
+        for i in 0..pops {
             let e = h.pop().expect("never empty");
             h.push(Entry { time: e.time + d(1 << 37), seq, event: e.event });
             seq += 1;
-            if i % 97 == 0 {
-                assert!(h.capacity() <= bound(&h), "capacity {} for {} entries", h.capacity(), h.len());
-            }
+            look(i, &h);
         }
+        h
+    }
+
+    #[test]
+    fn capacity_follows_the_pending_entries() {
+        let bound = |h: &RadixHeap<u64>| 2 * h.len() + BUCKETS * KEEP;
+        let mut h = steady(11, 20_000, 200_000, |i, h| {
+            if i % 97 == 0 {
+                assert!(h.capacity() <= bound(h), "capacity {} for {} entries", h.capacity(), h.len());
+            }
+        });
         while h.pop().is_some() {}
         assert!(h.capacity() <= BUCKETS * KEEP, "capacity {} once empty", h.capacity());
     }
@@ -334,19 +343,8 @@ mod tests {
     /// 1.89 at worst; a quarter of the peak 1.21 and 1.68.
     #[test]
     fn large_buckets_grow_by_their_last_peak_not_by_doubling() {
-        let mut h: RadixHeap<u64> = RadixHeap::default();
-        let mut d = delays(13);
-        let mut seq = 0;
-        let n = 200_000;
-        for i in 0..n {
-            h.push(Entry { time: d(1 << 37), seq, event: i });
-            seq += 1;
-        }
         let (mut worst, mut sum, mut samples) = (0.0f64, 0.0, 0.0);
-        for i in 0..2_000_000u64 {
-            let e = h.pop().expect("never empty");
-            h.push(Entry { time: e.time + d(1 << 37), seq, event: e.event });
-            seq += 1;
+        steady(13, 200_000, 2_000_000, |i, h| {
             // After the first cycles, whose buckets have no peak yet.
             if i >= 600_000 && i % 1009 == 0 {
                 let places = h.capacity() as f64 / h.len() as f64;
@@ -354,7 +352,7 @@ mod tests {
                 sum += places;
                 samples += 1.0;
             }
-        }
+        });
         let mean = sum / samples;
         assert!(mean < 1.35, "{mean:.2} places per pending entry on average");
         assert!(worst < 1.8, "up to {worst:.2} places per pending entry");
