@@ -51,7 +51,7 @@ pub fn give_back(len: usize, capacity: usize, above: usize) -> Option<usize> {
 /// not per worker (a run may have 10^5 workers); each worker holds its first
 /// slot inline (`slots.rs`, counted in `Worker`), the others beside it with
 /// their free-list entries.
-fn worker_bytes(groups: &[crate::scenario::WorkerGroup]) -> (u64, u64, u64) {
+pub(crate) fn worker_bytes(groups: &[crate::scenario::WorkerGroup]) -> (u64, u64, u64) {
     let slots: u64 = groups.iter().map(|g| u64::from(g.count) * u64::from(g.concurrency)).sum();
     let workers: u64 = groups.iter().map(|g| u64::from(g.count)).sum();
     let beyond_first = slots.saturating_sub(workers) as usize;

@@ -154,8 +154,9 @@ pub struct RunOptions {
     /// Check the invariants after every event (`paranoid.rs`; slow).
     pub paranoid: bool,
     /// Give cache hints always (`Some(true)`), never (`Some(false)`), or once
-    /// the model holds more than 8 MiB (`None`, the default). Hints never
-    /// change a result; tests force them to check that.
+    /// the model holds more than 8 MiB or its workers and slots more than
+    /// 1 MiB (`None`, the default). Hints never change a result; tests force
+    /// them to check that.
     pub cache_hints: Option<bool>,
     /// Shrink a queue's message slab once it holds more than four times its
     /// messages plus this many slots (default `broker::store::SHRINK_ABOVE`).
@@ -204,10 +205,14 @@ pub struct World {
     /// [`World::footprint`] when the run ended.
     pub(crate) final_footprint: u64,
     /// Whether the model is large enough for cache hints to pay
-    /// ([`HINTS_ABOVE_BYTES`]); set from each footprint sample, unless
-    /// `RunOptions::cache_hints` forces it (`hints_forced`).
+    /// ([`HINTS_ABOVE_BYTES`], [`HINTS_ABOVE_WORKER_BYTES`]); set from each
+    /// footprint sample, unless `RunOptions::cache_hints` forces it
+    /// (`hints_forced`).
     pub(crate) hints: bool,
     hints_forced: Option<bool>,
+    /// The workers and their slots hold more than
+    /// [`HINTS_ABOVE_WORKER_BYTES`] (they never grow).
+    many_workers: bool,
     /// Sweep the event queue of stale timers once it is this long.
     sweep_at: usize,
     progress: Option<std::sync::Arc<crate::progress::Progress>>,
@@ -309,6 +314,7 @@ impl World {
             final_footprint: 0,
             hints: false,
             hints_forced: None,
+            many_workers: crate::limits::worker_bytes(&s.workers).2 > HINTS_ABOVE_WORKER_BYTES,
             sweep_at: STALE_SWEEP_MIN,
             progress: None,
             paranoid: None,
@@ -450,10 +456,10 @@ impl World {
     }
 
     /// Give cache hints from now on if the model holds `footprint` bytes,
-    /// more than [`HINTS_ABOVE_BYTES`], unless `RunOptions::cache_hints`
-    /// decided.
+    /// more than [`HINTS_ABOVE_BYTES`], or its workers more than
+    /// [`HINTS_ABOVE_WORKER_BYTES`], unless `RunOptions::cache_hints` decided.
     fn set_hints(&mut self, footprint: u64) {
-        self.hints = self.hints_forced.unwrap_or(footprint > HINTS_ABOVE_BYTES);
+        self.hints = self.hints_forced.unwrap_or(footprint > HINTS_ABOVE_BYTES || self.many_workers);
     }
 
     /// After a burst, give back what the event lanes, the queues and the
@@ -560,6 +566,17 @@ impl World {
 /// cache already, and the hints only cost instructions (b1 measured 1.03x
 /// slower with them).
 const HINTS_ABOVE_BYTES: u64 = 8 << 20;
+
+/// Cache hints are also given when the workers and their slots alone hold
+/// more than this (4,096 workers of one slot), whatever the rest: a step's
+/// end then finds its worker out of a 2 MiB L2 cache, and the hint pays
+/// for itself. With 10,000 workers the model holds 5 MB, under
+/// [`HINTS_ABOVE_BYTES`], and ran 1.11x to 1.15x slower without hints than
+/// with them; with 2,000 workers (0.5 MB) hints cost 1.03x (issue 17,
+/// session 8, in `reports/bench.md`). A model with few workers and many messages
+/// (b2, 6.9 MB at its peak) measured 1.04x slower with hints from 2 MiB of
+/// footprint, so the total's threshold stays.
+const HINTS_ABOVE_WORKER_BYTES: u64 = 1 << 20;
 
 /// The event queue is swept of stale timers when it is at least this long.
 const STALE_SWEEP_MIN: usize = 4096;

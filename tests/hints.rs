@@ -1,8 +1,8 @@
 //! Cache hints (`prefetch.rs`, `World::hints`) change no result: every
 //! scenario below gives the same trace and the same summary with hints
 //! forced on and forced off. By default hints start only once a model holds
-//! more than 8 MiB, which no other test reaches, so without this test their
-//! code would run in no test at all.
+//! more than 8 MiB or its workers and slots more than 1 MiB, which most tests
+//! do not reach, so without this test their code would hardly run in one.
 
 mod common;
 use common::trace_and_summary_of_file;
