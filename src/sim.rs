@@ -573,9 +573,9 @@ const HINTS_ABOVE_BYTES: u64 = 8 << 20;
 /// for itself. With 10,000 workers the model holds 5 MB, under
 /// [`HINTS_ABOVE_BYTES`], and ran 1.11x to 1.15x slower without hints than
 /// with them; with 2,000 workers (0.5 MB) hints cost 1.03x (issue 17,
-/// session 8, in `reports/bench.md`). A model with few workers and many messages
-/// (b2, 6.9 MB at its peak) measured 1.04x slower with hints from 2 MiB of
-/// footprint, so the total's threshold stays.
+/// session 8, in `reports/bench.md`). A model with few workers and many
+/// messages (b2, 6.9 MB at its peak) measured 1.04x slower with hints from
+/// 2 MiB of footprint, so the total's threshold stays.
 const HINTS_ABOVE_WORKER_BYTES: u64 = 1 << 20;
 
 /// The event queue is swept of stale timers when it is at least this long.

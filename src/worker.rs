@@ -94,9 +94,9 @@ impl Default for Slot {
 /// come first (`repr(C)` keeps the order; with 20,000 workers each worker is
 /// out of cache when its next event comes, issue 17): flags and counters,
 /// the name, the random stream, the free list and the first slot; then the
-/// parts only some groups use (more slots, a crash stream). A receive's messages do not stay here: they
-/// pass through the world's inbox, and wait in [`Inboxes`] only while a
-/// response travels.
+/// parts only some groups use (more slots, a crash stream). A receive's
+/// messages do not stay here: they pass through the world's inbox, and wait
+/// in [`Inboxes`] only while a response travels.
 #[repr(C, align(64))]
 pub struct Worker {
     pub alive: bool,
